@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+// argv → config → problems (one line each, no stack) or a running proxy.
+import { loadConfigFile } from "../config/load.js";
+import { createLogger } from "../log.js";
+import { createRuntime } from "../server/create-proxy.js";
+import { startServer } from "../server/lifecycle.js";
+import { parseCliArgs } from "./args.js";
+
+async function main(): Promise<number> {
+  const args = parseCliArgs(process.argv.slice(2), process.env);
+  if (typeof args === "string") {
+    process.stderr.write(`wecom-proxy: ${args}\n`);
+    return args.startsWith("usage:") ? 0 : 2;
+  }
+  const loaded = loadConfigFile(args.configFile);
+  if (!loaded.ok) {
+    for (const problem of loaded.problems) process.stderr.write(`wecom-proxy: config ${args.configFile}: ${problem}\n`);
+    return 2;
+  }
+  const config = loaded.config;
+  const log = createLogger(process.env["LOG_LEVEL"] ?? config.log.level);
+  const runtime = createRuntime(config, { log });
+  const host = args.host ?? config.listen.host;
+  const port = args.port ?? config.listen.port;
+  let running;
+  try {
+    running = await startServer(runtime, host, port);
+  } catch (error) {
+    process.stderr.write(`wecom-proxy: cannot listen on ${host}:${port} (${(error as NodeJS.ErrnoException).code ?? error})\n`);
+    await runtime.close();
+    return 1;
+  }
+  log.info({ url: running.url, agents: [...config.agents.keys()], store: runtime.store.description }, "listening");
+  const stop = async (signal: string) => {
+    log.info({ signal }, "shutting down");
+    await running.close();
+    log.flush();
+    process.exit(0);
+  };
+  process.once("SIGTERM", () => void stop("SIGTERM"));
+  process.once("SIGINT", () => void stop("SIGINT"));
+  return -1; // keeps running
+}
+
+main().then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`wecom-proxy: ${(error as Error)?.stack ?? String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,90 @@
+// The proxy's own answers (DESIGN §7): a real HTTP status and a WeCom-shaped body.
+// Steps throw these; server/ renders them. One errcode per row, outside WeCom's ranges.
+
+export abstract class ProxyError extends Error {
+  abstract readonly status: number;
+  abstract readonly errcode: number;
+
+  toJSON(): { errcode: number; errmsg: string } {
+    return { errcode: this.errcode, errmsg: `wecom-proxy: ${this.message}` };
+  }
+}
+
+/** No agent for this request, unknown X-WeCom-Agent, malformed path. */
+export class BadRequest extends ProxyError {
+  readonly status = 400;
+  readonly errcode = 9400001;
+}
+
+/** Access control is on and the request names no valid client. */
+export class Unauthenticated extends ProxyError {
+  readonly status = 401;
+  readonly errcode = 9401001;
+}
+
+/** The client may not use this agent or path. */
+export class Forbidden extends ProxyError {
+  readonly status = 403;
+  readonly errcode = 9403001;
+}
+
+/** Unknown path under /-/. */
+export class NotFound extends ProxyError {
+  readonly status = 404;
+  readonly errcode = 9404001;
+}
+
+/** A /-/ page called with a method it does not take. */
+export class MethodNotAllowed extends ProxyError {
+  readonly status = 405;
+  readonly errcode = 9405001;
+}
+
+/** Request body above limits.maxBodyBytes. */
+export class BodyTooLarge extends ProxyError {
+  readonly status = 413;
+  readonly errcode = 9413001;
+}
+
+/** WeCom rejected an agent's corpid/secret at gettoken. Names the agent, never the secret. */
+export class CredentialsRejected extends ProxyError {
+  readonly status = 502;
+  readonly errcode = 9502001;
+  constructor(
+    message: string,
+    readonly wecomErrcode: number,
+  ) {
+    super(message);
+  }
+}
+
+/** WeCom unreachable, connection reset, answer cut short before headers. */
+export class UpstreamUnreachable extends ProxyError {
+  readonly status = 502;
+  readonly errcode = 9502002;
+}
+
+/** The store cannot be read or written. */
+export class StoreUnavailable extends ProxyError {
+  readonly status = 503;
+  readonly errcode = 9503001;
+}
+
+/** WeCom slower than upstream.timeoutMs. */
+export class UpstreamTimeout extends ProxyError {
+  readonly status = 504;
+  readonly errcode = 9504001;
+}
+
+/** The client went away; nothing is rendered, the log says 499. */
+export class ClientGone extends Error {
+  constructor() {
+    super("client closed the request");
+  }
+}
+
+/** A failure the proxy did not foresee (a bug): the log has the details. */
+export class InternalError extends ProxyError {
+  readonly status = 500;
+  readonly errcode = 9500001;
+}

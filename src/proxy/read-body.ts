@@ -1,0 +1,34 @@
+import type { IncomingMessage } from "node:http";
+import { BodyTooLarge, ClientGone } from "../errors.js";
+
+/**
+ * The whole request body, so a replay can send the same bytes. Rejects with BodyTooLarge
+ * as soon as the declared or received size passes the limit, without reading further.
+ */
+export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  const tooLarge = () => new BodyTooLarge(`request body above ${maxBytes} bytes (limits.maxBodyBytes)`);
+  if (Number(req.headers["content-length"] ?? 0) > maxBytes) return Promise.reject(tooLarge());
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= maxBytes) return void chunks.push(chunk);
+      cleanup();
+      reject(tooLarge());
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
+    };
+    const onError = (error: Error) => {
+      cleanup();
+      reject(error);
+    };
+    const onClose = () => onError(new ClientGone());
+    const cleanup = () => {
+      req.off("data", onData).off("end", onEnd).off("error", onError).off("close", onClose);
+    };
+    req.on("data", onData).on("end", onEnd).on("error", onError).on("close", onClose);
+  });
+}

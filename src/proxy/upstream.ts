@@ -1,0 +1,85 @@
+// The one way out to WeCom: a keep-alive agent shared by forwarding and gettoken.
+import http from "node:http";
+import https from "node:https";
+import { UpstreamTimeout, UpstreamUnreachable } from "../errors.js";
+
+export interface Upstream {
+  readonly origin: URL;
+  /** The Host header WeCom expects. */
+  readonly host: string;
+  readonly agent: http.Agent;
+  readonly timeoutMs: number;
+  /** GET a small JSON answer (gettoken). Throws UpstreamUnreachable / UpstreamTimeout. */
+  getJson(pathAndQuery: string, signal?: AbortSignal): Promise<JsonAnswer>;
+  close(): void;
+}
+
+export interface JsonAnswer {
+  readonly status: number;
+  /** undefined when the body is not JSON. */
+  readonly body: unknown;
+}
+
+/** gettoken answers are tiny; anything larger is not one. */
+const JSON_ANSWER_LIMIT = 64 * 1024;
+
+export function createUpstream(url: URL, timeoutMs: number): Upstream {
+  const secure = url.protocol === "https:";
+  const options = { keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: "lifo" as const };
+  const agent = secure ? new https.Agent(options) : new http.Agent(options);
+  const origin = new URL(url.origin);
+  return {
+    origin,
+    host: origin.host,
+    agent,
+    timeoutMs,
+    getJson: (pathAndQuery, signal) => getJson(origin, agent, timeoutMs, pathAndQuery, signal),
+    close: () => agent.destroy(),
+  };
+}
+
+function getJson(
+  origin: URL,
+  agent: http.Agent,
+  timeoutMs: number,
+  pathAndQuery: string,
+  signal: AbortSignal | undefined,
+): Promise<JsonAnswer> {
+  const request = origin.protocol === "https:" ? https.request : http.request;
+  return new Promise((resolve, reject) => {
+    const req = request(
+      origin,
+      { path: pathAndQuery, agent, signal, headers: { accept: "application/json", "user-agent": "wecom-proxy" } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on("data", (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > JSON_ANSWER_LIMIT) req.destroy(new UpstreamUnreachable("WeCom's answer was unexpectedly large"));
+          else chunks.push(chunk);
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: parseJson(Buffer.concat(chunks)) }));
+        res.on("error", (error) => reject(asUpstreamError(error)));
+      },
+    );
+    req.setTimeout(timeoutMs, () => req.destroy(new UpstreamTimeout(`WeCom did not answer within ${timeoutMs} ms`)));
+    req.on("error", (error) => reject(asUpstreamError(error)));
+    req.end();
+  });
+}
+
+function parseJson(body: Buffer): unknown {
+  try {
+    return JSON.parse(body.toString("utf8"));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Network-level failures as the proxy's own errors; our own errors pass unchanged. */
+export function asUpstreamError(error: unknown): Error {
+  if (error instanceof UpstreamTimeout || error instanceof UpstreamUnreachable) return error;
+  if (error instanceof Error && error.name === "AbortError") return error;
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return new UpstreamUnreachable(`WeCom is unreachable (${code ?? (error as Error)?.message ?? "error"})`);
+}

@@ -1,0 +1,92 @@
+// DESIGN §4: which agent's token a request gets. Pure: no tokens, no I/O.
+import type { AgentConfig, Config } from "../config/load.js";
+import { BadRequest } from "../errors.js";
+import { TOKENLESS_PREFIXES } from "../wecom/errcodes.js";
+import { queryValue } from "./request-target.js";
+
+export type Rule = "tokenless" | "header" | "mount" | "agentid" | "route" | "default";
+
+export interface AgentPick {
+  /** undefined for paths that carry their own credentials (webhooks, service APIs). */
+  readonly agent: AgentConfig | undefined;
+  readonly rule: Rule;
+  /** The path to forward: the normalized path with any mount stripped. */
+  readonly path: string;
+}
+
+export interface RoutingInput {
+  /** Normalized (see normalize-path.ts). */
+  readonly path: string;
+  readonly rawQuery: string;
+  readonly headerAgent: string | undefined;
+  readonly body: Buffer;
+}
+
+/** JSON bodies larger than this are not parsed for agentid: WeCom's JSON calls are small. */
+const AGENTID_BODY_LIMIT = 1 << 20;
+
+export class Routing {
+  private readonly byAgentid: ReadonlyMap<number, AgentConfig>;
+
+  constructor(private readonly config: Pick<Config, "agents" | "mounts" | "routes" | "defaultAgent">) {
+    this.byAgentid = new Map(
+      [...config.agents.values()].flatMap((agent) => (agent.agentid === undefined ? [] : [[agent.agentid, agent]])),
+    );
+  }
+
+  pick(input: RoutingInput): AgentPick {
+    const mount = this.config.mounts.find((m) => isUnder(input.path, m.prefix));
+    const path = mount === undefined ? input.path : input.path.slice(mount.prefix.length) || "/";
+    if (TOKENLESS_PREFIXES.some((prefix) => path.startsWith(prefix))) return { agent: undefined, rule: "tokenless", path };
+    // 1. X-WeCom-Agent
+    if (input.headerAgent !== undefined) {
+      const agent = this.config.agents.get(input.headerAgent.trim());
+      if (agent === undefined) throw new BadRequest(`unknown agent "${input.headerAgent}" in X-WeCom-Agent`);
+      return { agent, rule: "header", path };
+    }
+    // 2. mount
+    if (mount !== undefined) return { agent: mount.agent, rule: "mount", path };
+    // 3. a proxy-issued access_token names its agent (legacy gettoken; not built yet)
+    // 4. agentid in the query or a JSON body
+    const byAgentid = this.agentFromAgentid(input);
+    if (byAgentid !== undefined) return { agent: byAgentid, rule: "agentid", path };
+    // 5. longest routes[].path prefix
+    const route = this.config.routes.find((r) => path.startsWith(r.prefix));
+    if (route !== undefined) return { agent: route.agent, rule: "route", path };
+    // 6. defaultAgent
+    if (this.config.defaultAgent !== undefined) return { agent: this.config.defaultAgent, rule: "default", path };
+    // 7.
+    throw new BadRequest(
+      "no agent for this request: send X-WeCom-Agent: NAME, use a mount, or configure a route or defaultAgent",
+    );
+  }
+
+  private agentFromAgentid(input: RoutingInput): AgentConfig | undefined {
+    const fromQuery = toAgentid(queryValue(input.rawQuery, "agentid"));
+    if (fromQuery !== undefined && this.byAgentid.has(fromQuery)) return this.byAgentid.get(fromQuery);
+    const fromBody = toAgentid(jsonAgentid(input.body));
+    return fromBody === undefined ? undefined : this.byAgentid.get(fromBody);
+  }
+}
+
+function isUnder(path: string, prefix: string): boolean {
+  return path === prefix || path.startsWith(`${prefix}/`);
+}
+
+function toAgentid(value: unknown): number | undefined {
+  if (typeof value === "number" && Number.isInteger(value)) return value;
+  if (typeof value === "string" && /^\d{1,15}$/.test(value.trim())) return Number(value.trim());
+  return undefined;
+}
+
+/** agentid at the top level of a JSON object body, whatever Content-Type the SDK sent. */
+function jsonAgentid(body: Buffer): unknown {
+  if (body.length === 0 || body.length > AGENTID_BODY_LIMIT) return undefined;
+  const text = body.toString("utf8");
+  if (!text.trimStart().startsWith("{") || !text.includes('"agentid"')) return undefined;
+  try {
+    return (JSON.parse(text) as { agentid?: unknown }).agentid;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,370 @@
+// A faithful, scriptable fake of WeCom's server API for tests, benchmarks and `npm run sandbox`.
+// It keeps WeCom's rules (same token while valid, 40014/42001/41001, errcode in HTTP 200 answers)
+// and lets a caller invalidate tokens, inject faults and see exactly what arrived.
+import { createHash, randomBytes } from "node:crypto";
+import { EventEmitter } from "node:events";
+import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import zlib from "node:zlib";
+import { mediaPart, parseRange, syntheticStream, type UploadedFile } from "./media.js";
+
+export interface FakeApp {
+  readonly corpid: string;
+  readonly secret: string;
+  readonly agentid?: number | undefined;
+}
+
+export interface FakeWeComOptions {
+  readonly apps: readonly FakeApp[];
+  readonly tokenLifetimeSeconds?: number;
+  readonly webhookKeys?: readonly string[];
+  readonly now?: () => number;
+}
+
+/** What the next matching request(s) get instead of a normal answer. */
+export interface Fault {
+  /** Exact path, e.g. "/cgi-bin/gettoken". */
+  readonly path: string;
+  /** How many requests it applies to (default 1). */
+  readonly times?: number;
+  /** Answer HTTP 200 with this errcode. */
+  readonly errcode?: number;
+  /** Answer with this HTTP status and a short text body. */
+  readonly httpStatus?: number;
+  /** Wait this long, then answer normally. */
+  readonly delayMs?: number;
+  /** Never answer. */
+  readonly hang?: boolean;
+  /** Close the connection without answering. */
+  readonly reset?: boolean;
+  /** Send the headers and this many body bytes, then fall silent. */
+  readonly stallAfterBytes?: number;
+}
+
+export interface ReceivedRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly rawQuery: string;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly rawHeaders: readonly string[];
+  readonly bodySha256: string;
+  readonly bodyLength: number;
+}
+
+interface IssuedToken {
+  readonly app: FakeApp;
+  readonly expiresAt: number;
+  invalidated: boolean;
+}
+
+const JSON_TYPE = "application/json; charset=UTF-8";
+const USERS = new Map([
+  ["zhangsan", { name: "张三", department: [1], position: "产品经理" }],
+  ["lisi", { name: "李四", department: [1, 2], position: "工程师" }],
+]);
+
+export class FakeWeCom {
+  /** Emits "request" (ReceivedRequest), "gettoken" ({ ok, errcode }), "aborted" (path). */
+  readonly events = new EventEmitter();
+  readonly received: ReceivedRequest[] = [];
+  gettokenCalls = 0;
+  gzip = false;
+  tokenLifetimeSeconds: number;
+
+  private readonly server = http.createServer((req, res) => void this.handle(req, res));
+  private readonly tokens = new Map<string, IssuedToken>();
+  private readonly current = new Map<FakeApp, string>();
+  private readonly faults: Array<Fault & { remaining: number }> = [];
+  private readonly media = new Map<string, UploadedFile>();
+  private readonly now: () => number;
+  private address: AddressInfo | undefined;
+
+  constructor(private readonly options: FakeWeComOptions) {
+    this.tokenLifetimeSeconds = options.tokenLifetimeSeconds ?? 7200;
+    this.now = options.now ?? Date.now;
+  }
+
+  async listen(port = 0, host = "127.0.0.1"): Promise<string> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once("error", reject);
+      this.server.listen(port, host, () => resolve());
+    });
+    this.address = this.server.address() as AddressInfo;
+    return this.url;
+  }
+
+  get url(): string {
+    if (this.address === undefined) throw new Error("the fake WeCom is not listening");
+    return `http://127.0.0.1:${this.address.port}`;
+  }
+
+  async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeAllConnections();
+    await closed;
+  }
+
+  /** Makes every current token (or those of one corp) answer 40014, as WeCom may at any time. */
+  invalidateTokens(corpid?: string): number {
+    let count = 0;
+    for (const [app, token] of this.current) {
+      if (corpid !== undefined && app.corpid !== corpid) continue;
+      const issued = this.tokens.get(token);
+      if (issued !== undefined && !issued.invalidated) {
+        issued.invalidated = true;
+        count += 1;
+      }
+      this.current.delete(app);
+    }
+    return count;
+  }
+
+  addFault(fault: Fault): void {
+    this.faults.push({ ...fault, remaining: fault.times ?? 1 });
+  }
+
+  clearFaults(): void {
+    this.faults.length = 0;
+  }
+
+  /** Every token ever issued: tests check none of them reaches a log. */
+  issuedTokens(): string[] {
+    return [...this.tokens.keys()];
+  }
+
+  /** Requests received on `path` so far. */
+  requestsTo(path: string): ReceivedRequest[] {
+    return this.received.filter((r) => r.path === path);
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://fake");
+    const body = await readAll(req);
+    const mark = (req.url ?? "").indexOf("?");
+    const received: ReceivedRequest = {
+      method: req.method ?? "GET",
+      path: url.pathname,
+      rawQuery: mark === -1 ? "" : (req.url ?? "").slice(mark + 1),
+      headers: { ...req.headers },
+      rawHeaders: [...req.rawHeaders],
+      bodySha256: createHash("sha256").update(body).digest("hex"),
+      bodyLength: body.length,
+    };
+    res.once("close", () => {
+      if (!res.writableFinished) this.events.emit("aborted", url.pathname);
+    });
+    if (url.pathname.startsWith("/sandbox/")) return this.control(url, body, res);
+    this.received.push(received);
+    this.events.emit("request", received);
+    const fault = this.takeFault(url.pathname);
+    if (fault !== undefined && (await this.applyFault(fault, res))) return;
+    this.route(req, url, body, res);
+  }
+
+  private takeFault(path: string): Fault | undefined {
+    const index = this.faults.findIndex((f) => f.path === path);
+    const fault = this.faults[index];
+    if (fault === undefined) return undefined;
+    fault.remaining -= 1;
+    if (fault.remaining <= 0) this.faults.splice(index, 1);
+    return fault;
+  }
+
+  /** true when the fault answered (or deliberately did not). */
+  private async applyFault(fault: Fault, res: ServerResponse): Promise<boolean> {
+    if (fault.delayMs !== undefined) await new Promise((resolve) => setTimeout(resolve, fault.delayMs).unref());
+    if (fault.hang === true) return true;
+    if (fault.reset === true) {
+      res.socket?.destroy();
+      return true;
+    }
+    if (fault.errcode !== undefined) {
+      this.answerJson(res, fault.errcode, "fault injected by the sandbox");
+      return true;
+    }
+    if (fault.httpStatus !== undefined) {
+      res.writeHead(fault.httpStatus, { "content-type": "text/plain" }).end(`sandbox fault: HTTP ${fault.httpStatus}`);
+      return true;
+    }
+    if (fault.stallAfterBytes !== undefined) {
+      res.writeHead(200, { "content-type": "application/octet-stream", "content-length": fault.stallAfterBytes * 2 });
+      res.write(Buffer.alloc(fault.stallAfterBytes, 1));
+      return true;
+    }
+    return false;
+  }
+
+  private route(req: IncomingMessage, url: URL, body: Buffer, res: ServerResponse): void {
+    if (url.pathname === "/cgi-bin/gettoken") return this.gettoken(url, res);
+    if (url.pathname.startsWith("/cgi-bin/webhook/")) return this.webhook(url, res);
+    const app = this.authorize(url, res);
+    if (app === undefined) return;
+    switch (url.pathname) {
+      case "/cgi-bin/user/get":
+        return this.userGet(url, res);
+      case "/cgi-bin/department/list":
+        return this.answerJson(res, 0, "ok", { department: [{ id: 1, name: "沙盒公司", parentid: 0, order: 1 }] });
+      case "/cgi-bin/message/send":
+        return this.messageSend(req, app, body, res);
+      case "/cgi-bin/media/upload":
+        return this.mediaUpload(req, url, body, res);
+      case "/cgi-bin/media/get":
+        return this.mediaGet(req, url, res);
+      default:
+        res.writeHead(404, { "content-type": JSON_TYPE }).end(JSON.stringify({ errcode: 404, errmsg: "sandbox: no such API" }));
+    }
+  }
+
+  private gettoken(url: URL, res: ServerResponse): void {
+    this.gettokenCalls += 1;
+    const corpid = url.searchParams.get("corpid") ?? "";
+    const secret = url.searchParams.get("corpsecret") ?? "";
+    const problem =
+      corpid === "" ? [41002, "corpid missing"] as const
+      : secret === "" ? [41004, "corpsecret missing"] as const
+      : !this.options.apps.some((a) => a.corpid === corpid) ? [40013, "invalid corpid"] as const
+      : undefined;
+    const app = this.options.apps.find((a) => a.corpid === corpid && a.secret === secret);
+    const errcode = problem?.[0] ?? (app === undefined ? 40001 : 0);
+    this.events.emit("gettoken", { ok: errcode === 0, errcode });
+    if (app === undefined || problem !== undefined) return this.answerJson(res, errcode, problem?.[1] ?? "invalid credential");
+    const { token, expiresAt } = this.currentToken(app);
+    const expiresIn = Math.max(1, Math.round((expiresAt - this.now()) / 1000));
+    this.answerJson(res, 0, "ok", { access_token: token, expires_in: expiresIn });
+  }
+
+  /** WeCom's older rule: the same token while it is valid, a new one after. */
+  private currentToken(app: FakeApp): { token: string; expiresAt: number } {
+    const existing = this.current.get(app);
+    const issued = existing === undefined ? undefined : this.tokens.get(existing);
+    if (existing !== undefined && issued !== undefined && !issued.invalidated && this.now() < issued.expiresAt) {
+      return { token: existing, expiresAt: issued.expiresAt };
+    }
+    const token = randomBytes(48).toString("base64url");
+    const expiresAt = this.now() + this.tokenLifetimeSeconds * 1000;
+    this.tokens.set(token, { app, expiresAt, invalidated: false });
+    this.current.set(app, token);
+    return { token, expiresAt };
+  }
+
+  /** The app an access_token belongs to, or WeCom's answer when there is none. */
+  private authorize(url: URL, res: ServerResponse): FakeApp | undefined {
+    const token = url.searchParams.get("access_token");
+    if (token === null || token === "") return void this.answerJson(res, 41001, "access_token missing");
+    if (url.searchParams.getAll("access_token").length > 1) return void this.answerJson(res, 40014, "invalid access_token");
+    const issued = this.tokens.get(token);
+    if (issued === undefined || issued.invalidated) return void this.answerJson(res, 40014, "invalid access_token");
+    if (this.now() >= issued.expiresAt) return void this.answerJson(res, 42001, "access_token expired");
+    return issued.app;
+  }
+
+  private userGet(url: URL, res: ServerResponse): void {
+    const userid = url.searchParams.get("userid") ?? "";
+    const user = USERS.get(userid);
+    if (user === undefined) return this.answerJson(res, 60111, "invalid userid");
+    this.answerJson(res, 0, "ok", { userid, ...user, status: 1 });
+  }
+
+  private messageSend(req: IncomingMessage, app: FakeApp, body: Buffer, res: ServerResponse): void {
+    if (req.method !== "POST") return this.answerJson(res, 43002, "require POST method");
+    let message: { agentid?: unknown; msgtype?: unknown };
+    try {
+      message = JSON.parse(body.toString("utf8")) as typeof message;
+    } catch {
+      return this.answerJson(res, 47001, "data format error");
+    }
+    if (typeof message.msgtype !== "string") return this.answerJson(res, 41008, "missing msgtype");
+    if (app.agentid !== undefined && Number(message.agentid) !== app.agentid) {
+      return this.answerJson(res, 301002, "not allow operate another agent with this accesstoken");
+    }
+    this.answerJson(res, 0, "ok", { invaliduser: "", msgid: randomBytes(12).toString("hex") });
+  }
+
+  private mediaUpload(req: IncomingMessage, url: URL, body: Buffer, res: ServerResponse): void {
+    if (req.method !== "POST") return this.answerJson(res, 43002, "require POST method");
+    const file = mediaPart(body, req.headers["content-type"]);
+    if (file === undefined) return this.answerJson(res, 44001, "empty media data");
+    const mediaId = `up-${randomBytes(12).toString("hex")}`;
+    this.media.set(mediaId, file);
+    this.answerJson(res, 0, "", { type: url.searchParams.get("type") ?? "file", media_id: mediaId, created_at: `${Math.floor(this.now() / 1000)}` });
+  }
+
+  /** Uploaded files, or "gen-SIZE" synthetic ones of any size, with Range like WeCom's. */
+  private mediaGet(req: IncomingMessage, url: URL, res: ServerResponse): void {
+    const mediaId = url.searchParams.get("media_id") ?? "";
+    const uploaded = this.media.get(mediaId);
+    const synthetic = /^gen-(\d{1,12})$/.exec(mediaId);
+    if (uploaded === undefined && synthetic === null) return this.answerJson(res, 40007, "invalid media_id");
+    const size = uploaded?.bytes.length ?? Number(synthetic?.[1]);
+    const range = parseRange(req.headers.range, size);
+    const headers: Record<string, string | number> = {
+      "content-type": uploaded?.contentType ?? "application/octet-stream",
+      "content-disposition": `attachment; filename="${uploaded?.filename ?? `${mediaId}.bin`}"`,
+      "accept-ranges": "bytes",
+    };
+    if (range === "unsatisfiable") {
+      return void res.writeHead(416, { ...headers, "content-range": `bytes */${size}`, "content-length": 0 }).end();
+    }
+    const { start, end } = range ?? { start: 0, end: size };
+    const partial = range === undefined ? {} : { "content-range": `bytes ${start}-${end - 1}/${size}` };
+    res.writeHead(range === undefined ? 200 : 206, { ...headers, ...partial, "content-length": end - start });
+    if (req.method === "HEAD") return void res.end();
+    if (uploaded !== undefined) return void res.end(uploaded.bytes.subarray(start, end));
+    syntheticStream(mediaId, start, end).pipe(res);
+  }
+
+  private webhook(url: URL, res: ServerResponse): void {
+    const key = url.searchParams.get("key") ?? "";
+    const keys = this.options.webhookKeys ?? [];
+    if (!keys.includes(key)) return this.answerJson(res, 93000, "invalid webhook url");
+    this.answerJson(res, 0, "ok");
+  }
+
+  /** /sandbox/… : the knobs, over HTTP for `npm run sandbox` users. */
+  private control(url: URL, body: Buffer, res: ServerResponse): void {
+    const reply = (value: object) => this.answerJson(res, 0, "ok", value);
+    switch (url.pathname) {
+      case "/sandbox/invalidate":
+        return reply({ invalidated: this.invalidateTokens(url.searchParams.get("corpid") ?? undefined) });
+      case "/sandbox/faults":
+        try {
+          this.addFault(JSON.parse(body.toString("utf8")) as Fault);
+          return reply({ faults: this.faults.length });
+        } catch {
+          return this.answerJson(res, 47001, "sandbox: the fault must be JSON");
+        }
+      case "/sandbox/stats":
+        return reply({ gettoken: this.gettokenCalls, requests: this.received.length });
+      default:
+        return this.answerJson(res, 404, "sandbox: control endpoints are /sandbox/invalidate, /sandbox/faults, /sandbox/stats");
+    }
+  }
+
+  /** WeCom's answer shape: HTTP 200, errcode and an errmsg with hint and help link. */
+  private answerJson(res: ServerResponse, errcode: number, errmsg: string, fields: object = {}): void {
+    const message = errcode === 0 ? errmsg || "ok" : wecomErrmsg(errcode, errmsg, res.req.socket.remoteAddress);
+    const text = Buffer.from(JSON.stringify({ errcode, errmsg: message, ...fields }));
+    const gzip = this.gzip && /\bgzip\b/.test(String(res.req.headers["accept-encoding"] ?? ""));
+    const payload = gzip ? zlib.gzipSync(text) : text;
+    res.writeHead(200, {
+      "content-type": JSON_TYPE,
+      "content-length": payload.length,
+      ...(gzip ? { "content-encoding": "gzip" } : {}),
+    });
+    res.end(payload);
+  }
+}
+
+function wecomErrmsg(errcode: number, text: string, ip: string | undefined): string {
+  const hint = `${Math.floor(Date.now() / 1000)}-${randomBytes(4).toString("hex")}`;
+  return `${text}, hint: [${hint}], from ip: ${ip ?? "?"}, more info at https://open.work.weixin.qq.com/devtool/query?e=${errcode}`;
+}
+
+function readAll(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => resolve(Buffer.concat(chunks)));
+    req.on("error", reject);
+  });
+}

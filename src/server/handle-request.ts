@@ -1,0 +1,99 @@
+// One request, start to end: request → agent → token → forward → inspect → replay → response.
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { performance } from "node:perf_hooks";
+import { BodyTooLarge, ClientGone, InternalError, ProxyError } from "../errors.js";
+import { runPasses } from "../proxy/pass.js";
+import { readBody } from "../proxy/read-body.js";
+import { exchangeWithReplay } from "../proxy/replay.js";
+import { sendAnswer } from "../proxy/respond.js";
+import { normalizePath } from "../routing/normalize-path.js";
+import { splitTarget } from "../routing/request-target.js";
+import type { Runtime } from "./create-proxy.js";
+import { serveOwnPage } from "./endpoints/own-pages.js";
+import { sendJson } from "./send-json.js";
+
+/** What the access log says of a request; filled in as it goes. */
+interface AccessLine {
+  reqId: string;
+  method: string | undefined;
+  url: string | undefined;
+  agent?: string | undefined;
+  status?: number;
+  errcode?: number | undefined;
+  replayed?: boolean;
+  ms?: number;
+}
+
+/** nginx's convention for "the client closed the connection first". */
+const CLIENT_CLOSED = 499;
+
+export function createRequestHandler(runtime: () => Runtime) {
+  return (req: IncomingMessage, res: ServerResponse): void => void handle(runtime(), req, res);
+}
+
+async function handle(rt: Runtime, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const started = performance.now();
+  const line: AccessLine = { reqId: randomUUID(), method: req.method, url: req.url };
+  const controller = new AbortController();
+  res.once("close", () => {
+    if (!res.writableFinished) controller.abort(new ClientGone());
+  });
+  try {
+    await serve(rt, req, res, line, controller.signal);
+    line.status = res.statusCode;
+  } catch (error) {
+    line.status = renderError(rt, res, line.reqId, error);
+    if (error instanceof ProxyError) line.errcode = error.errcode;
+  } finally {
+    line.ms = Math.round((performance.now() - started) * 10) / 10;
+    rt.log.info(line, "request");
+  }
+}
+
+async function serve(rt: Runtime, req: IncomingMessage, res: ServerResponse, line: AccessLine, signal: AbortSignal) {
+  const { rawPath, rawQuery } = splitTarget(req.url ?? "/");
+  const path = normalizePath(rawPath);
+  if (path.startsWith("/-/")) {
+    res.setHeader("x-request-id", line.reqId);
+    return serveOwnPage(path, req, res, rt);
+  }
+  const body = await readBody(req, rt.config.limits.maxBodyBytes);
+  const headerAgent = req.headers["x-wecom-agent"];
+  const pick = rt.routing.pick({ path, rawQuery, body, headerAgent: Array.isArray(headerAgent) ? headerAgent[0] : headerAgent });
+  line.agent = pick.agent?.name;
+  const hasBody = req.headers["content-length"] !== undefined || req.headers["transfer-encoding"] !== undefined;
+  const outgoing = runPasses(
+    { method: req.method ?? "GET", path: pick.path, rawQuery, headers: req.headersDistinct as Record<string, string[]>, body, hasBody },
+    rt.passes,
+  );
+  const { answer, replayed } = await exchangeWithReplay({
+    forwarder: rt.forwarder,
+    tokens: rt.tokens,
+    agent: pick.agent,
+    outgoing,
+    req,
+    res,
+    signal,
+  });
+  line.errcode = answer.errcode;
+  line.replayed = replayed;
+  await sendAnswer(res, answer, ["X-Request-Id", line.reqId], signal);
+}
+
+/** Writes the proxy's own error answer when it still can; returns the status for the log. */
+function renderError(rt: Runtime, res: ServerResponse, reqId: string, error: unknown): number {
+  if (error instanceof ClientGone) return CLIENT_CLOSED;
+  const proxyError = error instanceof ProxyError ? error : new InternalError("unexpected failure; see the proxy's log");
+  if (!(error instanceof ProxyError)) rt.log.error({ reqId, err: error }, "unexpected failure");
+  if (res.headersSent) {
+    // Mid-answer: the only honest signal left is a broken connection.
+    res.destroy();
+    return proxyError.status;
+  }
+  // An unread body would otherwise be parsed as the next request on this connection.
+  const headers: Record<string, string> = { "x-request-id": reqId };
+  if (error instanceof BodyTooLarge) headers["connection"] = "close";
+  sendJson(res, proxyError.status, proxyError, headers);
+  return proxyError.status;
+}

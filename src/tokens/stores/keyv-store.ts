@@ -1,0 +1,58 @@
+// Store over keyv, with errors surfaced rather than turned into misses.
+import Keyv, { type KeyvStoreAdapter } from "keyv";
+import { StoreUnavailable } from "../../errors.js";
+import type { Store } from "../store.js";
+
+const PING_KEY = "ping";
+
+export class KeyvStore implements Store {
+  private readonly keyv: Keyv;
+
+  constructor(
+    readonly description: string,
+    adapter: KeyvStoreAdapter | Map<string, unknown>,
+    private readonly now: () => number = Date.now,
+  ) {
+    // throwOnErrors: an outage must not look like a miss and start a gettoken storm.
+    this.keyv = new Keyv({ store: adapter, namespace: "wecom-proxy", throwOnErrors: true });
+    // Errors also arrive as events; the rejected call reports them, so the event is not needed.
+    this.keyv.on("error", () => {});
+  }
+
+  async get<T>(key: string): Promise<T | undefined> {
+    return (await this.call(() => this.keyv.get<T>(key))) ?? undefined;
+  }
+
+  async set(key: string, value: unknown, expiresAt: number): Promise<void> {
+    // keyv expires entries by the wall clock; the entry itself carries the authoritative expiry.
+    const ttl = Math.max(1, expiresAt - this.now());
+    await this.call(() => this.keyv.set(key, value, ttl));
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.call(() => this.keyv.delete(key));
+  }
+
+  async ping(): Promise<void> {
+    await this.call(() => this.keyv.get(PING_KEY));
+  }
+
+  async close(): Promise<void> {
+    await this.keyv.disconnect().catch(() => {
+      // Closing a store that never opened has nothing to release.
+    });
+  }
+
+  private async call<T>(operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (error) {
+      throw new StoreUnavailable(`the token store (${this.description}) is unavailable: ${reason(error)}`);
+    }
+  }
+}
+
+function reason(error: unknown): string {
+  if (error instanceof Error) return (error as NodeJS.ErrnoException).code ?? error.message;
+  return String(error);
+}

@@ -1,0 +1,21 @@
+// store.url → Store (DESIGN §3).
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import KeyvSqlite from "@keyv/sqlite";
+import type { Store } from "../store.js";
+import { KeyvStore } from "./keyv-store.js";
+
+export function openStore(url: string, now: () => number = Date.now): Store {
+  if (url === "memory://") return new KeyvStore("memory://", new Map(), now);
+  if (url.startsWith("sqlite://")) {
+    const file = path.resolve(url.slice("sqlite://".length));
+    try {
+      mkdirSync(path.dirname(file), { recursive: true });
+    } catch {
+      // Left to SQLite: opening the file fails, and /-/ready reports why.
+    }
+    const adapter = new KeyvSqlite({ uri: `sqlite://${file}`, busyTimeout: 5000 });
+    return new KeyvStore(`sqlite://${file}`, adapter, now);
+  }
+  throw new Error(`unsupported store URL scheme: ${url}`);
+}

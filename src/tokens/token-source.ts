@@ -1,0 +1,199 @@
+// Tokens per (corpid, secret): cached in memory, persisted in the store, fetched one
+// at a time per agent, refreshed only when the token that failed is still the current one.
+import { createHash } from "node:crypto";
+import pRetry, { AbortError } from "p-retry";
+import type { AgentConfig } from "../config/load.js";
+import { CredentialsRejected, StoreUnavailable, UpstreamUnreachable } from "../errors.js";
+import type { Logger } from "../log.js";
+import { describeGettokenRejection } from "../wecom/errcodes.js";
+import { GettokenBusy, GettokenRejected, type FetchedToken } from "../wecom/gettoken.js";
+import { SingleFlight, abortable } from "./single-flight.js";
+import type { Store } from "./store.js";
+
+export type RefreshReason = "cold" | "expired" | "invalidated";
+
+export type FetchToken = (agent: AgentConfig, signal: AbortSignal) => Promise<FetchedToken>;
+
+export interface TokenSourceOptions {
+  readonly store: Store;
+  readonly fetchToken: FetchToken;
+  readonly log: Logger;
+  readonly now?: () => number;
+  /** How long a gettoken rejection (wrong secret, …) is answered from memory. */
+  readonly rejectionMemoryMs?: number;
+  /** p-retry settings for transient gettoken failures. */
+  readonly retry?: { readonly retries: number; readonly minTimeout: number };
+}
+
+interface CachedToken {
+  readonly token: string;
+  readonly obtainedAt: number;
+  readonly expiresAt: number;
+}
+
+/** Stop using a token this long before WeCom says it expires (at most; 10% of short lifetimes). */
+const SAFETY_MARGIN_MS = 5 * 60_000;
+
+export class TokenSource {
+  private readonly cache = new Map<string, CachedToken>();
+  private readonly flights = new SingleFlight<string>();
+  private readonly rejections = new Map<string, { readonly error: CredentialsRejected; readonly until: number }>();
+  /** The last token WeCom refused per key: never handed out again. */
+  private readonly refused = new Map<string, string>();
+  private readonly lifetime = new AbortController();
+  private readonly now: () => number;
+
+  constructor(private readonly options: TokenSourceOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /** The agent's current token. Waiters may give up (signal); the shared gettoken goes on. */
+  async get(agent: AgentConfig, signal?: AbortSignal): Promise<string> {
+    const key = tokenKey(agent);
+    const cached = this.cache.get(key);
+    if (cached !== undefined && this.isUsable(cached, key)) {
+      if (this.now() >= refreshFrom(cached) && !this.flights.has(key)) this.refreshAhead(agent, key);
+      return cached.token;
+    }
+    return abortable(
+      this.flights.run(key, () => this.obtain(agent, key, (entry) => this.isUsable(entry, key))),
+      signal,
+    );
+  }
+
+  /** WeCom refused `failedToken`: a new token, unless someone already replaced it. */
+  async refresh(agent: AgentConfig, failedToken: string, signal?: AbortSignal): Promise<string> {
+    const key = tokenKey(agent);
+    this.refused.set(key, failedToken);
+    this.cache.get(key)?.token === failedToken && this.cache.delete(key);
+    return abortable(
+      this.flights.run(key, () => this.obtain(agent, key, (entry) => this.isUsable(entry, key), "invalidated")),
+      signal,
+    );
+  }
+
+  close(): void {
+    this.lifetime.abort(new Error("token source closed"));
+  }
+
+  private isUsable(entry: CachedToken, key: string): boolean {
+    return this.now() < usableUntil(entry) && this.refused.get(key) !== entry.token;
+  }
+
+  private refreshAhead(agent: AgentConfig, key: string): void {
+    const fresh = (entry: CachedToken) => this.now() < refreshFrom(entry) && this.refused.get(key) !== entry.token;
+    this.flights.run(key, () => this.obtain(agent, key, fresh, "expired")).catch((error: unknown) => {
+      // The current token is still valid; the next request past the margin tries again.
+      this.options.log.warn({ agent: agent.name, err: describe(error) }, "refreshing a token ahead of expiry failed");
+    });
+  }
+
+  /** Memory, then the store, then WeCom. */
+  private async obtain(
+    agent: AgentConfig,
+    key: string,
+    acceptable: (entry: CachedToken) => boolean,
+    reason?: RefreshReason,
+  ): Promise<string> {
+    const cached = this.cache.get(key);
+    if (cached !== undefined && acceptable(cached)) return cached.token;
+    const stored = asCachedToken(await this.options.store.get(key));
+    if (stored !== undefined && acceptable(stored)) {
+      this.cache.set(key, stored);
+      return stored.token;
+    }
+    return this.fetch(agent, key, reason ?? (cached ?? stored ? "expired" : "cold"));
+  }
+
+  private async fetch(agent: AgentConfig, key: string, reason: RefreshReason): Promise<string> {
+    const remembered = this.rejections.get(key);
+    if (remembered !== undefined && this.now() < remembered.until) throw remembered.error;
+    const fetched = await this.gettokenWithRetries(agent, key);
+    const obtainedAt = this.now();
+    const entry = { token: fetched.token, obtainedAt, expiresAt: obtainedAt + fetched.expiresInSeconds * 1000 };
+    this.cache.set(key, entry);
+    this.options.log.info({ agent: agent.name, reason, expiresIn: fetched.expiresInSeconds }, "fetched a new access_token");
+    try {
+      await this.options.store.set(key, entry, entry.expiresAt);
+    } catch (error) {
+      // The token is good; it lives in memory until the store is back.
+      this.options.log.warn({ agent: agent.name, err: describe(error) }, "could not persist a token");
+    }
+    return entry.token;
+  }
+
+  private async gettokenWithRetries(agent: AgentConfig, key: string): Promise<FetchedToken> {
+    const { retries = 2, minTimeout = 300 } = this.options.retry ?? {};
+    const signal = this.lifetime.signal;
+    try {
+      return await pRetry(
+        async () => {
+          try {
+            return await this.options.fetchToken(agent, signal);
+          } catch (error) {
+            if (error instanceof GettokenRejected) throw new AbortError(error);
+            throw error;
+          }
+        },
+        {
+          retries,
+          minTimeout,
+          factor: 2,
+          signal,
+          onFailedAttempt: ({ error, attemptNumber }) =>
+            this.options.log.warn({ agent: agent.name, attempt: attemptNumber, err: describe(error) }, "gettoken failed"),
+        },
+      );
+    } catch (error) {
+      if (!(error instanceof GettokenRejected)) throw asTransientFailure(agent, error);
+      const rejection = new CredentialsRejected(
+        `WeCom rejected the credentials of agent "${agent.name}" at gettoken: errcode ${error.errcode} ` +
+          `(${describeGettokenRejection(error.errcode)}); check its corpid and secret`,
+        error.errcode,
+      );
+      this.rejections.set(key, { error: rejection, until: this.now() + (this.options.rejectionMemoryMs ?? 30_000) });
+      this.options.log.error({ agent: agent.name, errcode: error.errcode }, "WeCom rejected an agent's credentials");
+      throw rejection;
+    }
+  }
+}
+
+/** Store key: per (corpid, secret), without the secret itself. */
+export function tokenKey(agent: Pick<AgentConfig, "corpid" | "secret">): string {
+  const digest = createHash("sha256").update(`${agent.corpid}\n${agent.secret.reveal()}`).digest("hex");
+  return `token:${digest.slice(0, 40)}`;
+}
+
+function marginOf(entry: CachedToken): number {
+  return Math.min(SAFETY_MARGIN_MS, (entry.expiresAt - entry.obtainedAt) / 10);
+}
+
+function usableUntil(entry: CachedToken): number {
+  return entry.expiresAt - marginOf(entry);
+}
+
+/** Past this, a request still gets the token while a fresh one is fetched in the background. */
+function refreshFrom(entry: CachedToken): number {
+  return entry.expiresAt - 2 * marginOf(entry);
+}
+
+function asCachedToken(value: unknown): CachedToken | undefined {
+  const entry = value as Partial<CachedToken> | undefined;
+  return typeof entry?.token === "string" &&
+    typeof entry.obtainedAt === "number" &&
+    typeof entry.expiresAt === "number"
+    ? (entry as CachedToken)
+    : undefined;
+}
+
+function asTransientFailure(agent: AgentConfig, error: unknown): Error {
+  if (error instanceof StoreUnavailable || !(error instanceof Error)) return error as Error;
+  if (error instanceof GettokenBusy) {
+    return new UpstreamUnreachable(`gettoken for agent "${agent.name}" kept answering -1 (system busy); try again`);
+  }
+  return error;
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,57 @@
+// The errcode of a WeCom JSON answer, from its whole body or just its start.
+import zlib from "node:zlib";
+
+/** WeCom writes errcode first; a long answer is read only this far. */
+const LEADING_ERRCODE = /^\s*\{\s*"errcode"\s*:\s*(-?\d+)/;
+
+/**
+ * @param head the body's first bytes as received (possibly compressed)
+ * @param complete whether `head` is the whole body
+ */
+export function errcodeOf(head: Buffer, contentEncoding: string | undefined, complete: boolean): number | undefined {
+  const text = decode(head, contentEncoding, complete);
+  if (text === undefined) return undefined;
+  if (complete) {
+    try {
+      const errcode = (JSON.parse(text) as { errcode?: unknown } | null)?.errcode;
+      return typeof errcode === "number" ? errcode : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  const match = LEADING_ERRCODE.exec(text);
+  return match === null ? undefined : Number(match[1]);
+}
+
+function decode(body: Buffer, contentEncoding: string | undefined, complete: boolean): string | undefined {
+  // A truncated head is decompressed as far as it goes.
+  const flush = complete ? {} : { finishFlush: zlib.constants.Z_SYNC_FLUSH };
+  try {
+    switch ((contentEncoding ?? "identity").trim().toLowerCase()) {
+      case "identity":
+        return body.toString("utf8");
+      case "gzip":
+      case "x-gzip":
+        return zlib.gunzipSync(body, flush).toString("utf8");
+      case "deflate":
+        return inflateEither(body, flush).toString("utf8");
+      case "br":
+        return zlib
+          .brotliDecompressSync(body, complete ? {} : { finishFlush: zlib.constants.BROTLI_OPERATION_FLUSH })
+          .toString("utf8");
+      default:
+        return undefined;
+    }
+  } catch {
+    return undefined;
+  }
+}
+
+/** "deflate" is zlib-wrapped by the standard, raw by some servers. */
+function inflateEither(body: Buffer, flush: zlib.ZlibOptions): Buffer {
+  try {
+    return zlib.inflateSync(body, flush);
+  } catch {
+    return zlib.inflateRawSync(body, flush);
+  }
+}

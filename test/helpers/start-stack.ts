@@ -1,0 +1,122 @@
+// The sandbox and a proxy in front of it, both on port 0, in this process.
+import { randomBytes } from "node:crypto";
+import { stringify } from "yaml";
+import { expect, test as base } from "vitest";
+import { loadConfigText, type Config } from "../../src/config/load.js";
+import { createLogger } from "../../src/log.js";
+import { FakeWeCom, type FakeApp, type FakeWeComOptions } from "../../src/sandbox/fake-wecom.js";
+import { createRuntime, type ProxyDeps, type Runtime } from "../../src/server/create-proxy.js";
+import { startServer, type RunningServer } from "../../src/server/lifecycle.js";
+import type { Store } from "../../src/tokens/store.js";
+import { LogCapture } from "./log-capture.js";
+import { TestClock } from "./test-clock.js";
+
+export const CORP_A = "wwsandboxcorpa0001";
+export const CORP_B = "wwsandboxcorpb0002";
+export const NOTIFY_AGENTID = 1000002;
+export const PARTNER_AGENTID = 1000003;
+export const WEBHOOK_KEY = "sandbox-webhook-key-0001";
+
+export interface StackOptions {
+  /** Changes to the proxy's configuration (as parsed YAML) before it is loaded. */
+  readonly configure?: (config: Record<string, unknown>) => void;
+  readonly sandbox?: Partial<FakeWeComOptions>;
+  readonly store?: Store;
+  readonly tokenRetry?: ProxyDeps["tokenRetry"];
+}
+
+export interface Stack {
+  readonly sandbox: FakeWeCom;
+  readonly clock: TestClock;
+  readonly logs: LogCapture;
+  readonly secrets: { readonly contacts: string; readonly notify: string; readonly partner: string };
+  readonly config: Config;
+  proxyUrl: string;
+  runtime: Runtime;
+  /** Stops the proxy and starts a new one on the same config (and store URL). */
+  restartProxy(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const clock = new TestClock();
+  const secrets = { contacts: newSecret(), notify: newSecret(), partner: newSecret() };
+  const apps: FakeApp[] = [
+    { corpid: CORP_A, secret: secrets.contacts },
+    { corpid: CORP_A, secret: secrets.notify, agentid: NOTIFY_AGENTID },
+    { corpid: CORP_B, secret: secrets.partner, agentid: PARTNER_AGENTID },
+  ];
+  const sandbox = new FakeWeCom({ apps, webhookKeys: [WEBHOOK_KEY], now: clock.now, ...options.sandbox });
+  await sandbox.listen();
+  const raw: Record<string, unknown> = {
+    listen: { host: "127.0.0.1", port: 0 },
+    upstream: { url: sandbox.url, timeoutMs: 2000 },
+    store: { url: "memory://" },
+    corpid: CORP_A,
+    agents: {
+      contacts: { secret: secrets.contacts },
+      notify: { agentid: NOTIFY_AGENTID, secret: secrets.notify },
+      partner: { corpid: CORP_B, agentid: PARTNER_AGENTID, secret: secrets.partner },
+    },
+    routes: [
+      { path: "/cgi-bin/user/", agent: "contacts" },
+      { path: "/cgi-bin/department/", agent: "contacts" },
+      { mount: "/apps/notify", agent: "notify" },
+    ],
+    defaultAgent: "notify",
+  };
+  options.configure?.(raw);
+  const loaded = loadConfigText(stringify(raw), { env: {} });
+  if (!loaded.ok) throw new Error(`test config is invalid:\n${loaded.problems.join("\n")}`);
+  const config = loaded.config;
+  const logs = new LogCapture();
+  const log = createLogger("debug", logs);
+  const deps: ProxyDeps = { log, now: clock.now, store: options.store, tokenRetry: options.tokenRetry ?? { retries: 2, minTimeout: 20 } };
+  const start = async () => {
+    const runtime = createRuntime(config, deps);
+    return { runtime, server: await startServer(runtime, "127.0.0.1", 0) };
+  };
+  let running: { runtime: Runtime; server: RunningServer } = await start();
+  const stack: Stack = {
+    sandbox,
+    clock,
+    logs,
+    secrets,
+    config,
+    proxyUrl: running.server.url,
+    runtime: running.runtime,
+    async restartProxy() {
+      await running.server.close(0);
+      running = await start();
+      stack.proxyUrl = running.server.url;
+      stack.runtime = running.runtime;
+    },
+    async close() {
+      await running.server.close(0);
+      await sandbox.close();
+      assertNoCredentialLeak(logs.text(), [...Object.values(secrets), ...sandbox.issuedTokens()]);
+    },
+  };
+  return stack;
+}
+
+/** Secrets and real tokens never reach a log (DESIGN §7, §8). */
+export function assertNoCredentialLeak(text: string, credentials: readonly string[]): void {
+  for (const credential of credentials) {
+    expect(text.includes(credential), "a secret or real token reached the log").toBe(false);
+  }
+}
+
+function newSecret(): string {
+  return randomBytes(32).toString("base64url");
+}
+
+/** vitest fixture: `stack` is started for the test and always closed after it. */
+export const test = base.extend<{ stack: Stack }>({
+  // biome-ignore lint: vitest fixtures take a destructured first argument
+  stack: async ({}, use) => {
+    const stack = await startStack();
+    await use(stack);
+    await stack.close();
+  },
+});
