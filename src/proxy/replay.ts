@@ -28,12 +28,12 @@ export interface Exchanged {
 export async function exchangeWithReplay(exchange: Exchange): Promise<Exchanged> {
   const { agent, tokens, outgoing, signal } = exchange;
   if (agent === undefined) return { answer: await attempt(exchange, pathAsReceived(outgoing)), replayed: false };
-  const token = await tokens.get(agent, signal);
-  const first = await attempt(exchange, pathWithToken(outgoing, token));
+  const lease = await tokens.get(agent, signal);
+  const first = await attempt(exchange, pathWithToken(outgoing, lease.token));
   // A token error is a small, complete JSON answer; it is dropped and never reaches the client.
   if (!isTokenError(first.errcode) || !first.complete) return { answer: first, replayed: false };
-  const fresh = await tokens.refresh(agent, token, signal);
-  return { answer: await attempt(exchange, pathWithToken(outgoing, fresh)), replayed: true };
+  const fresh = await tokens.refresh(agent, lease, signal);
+  return { answer: await attempt(exchange, pathWithToken(outgoing, fresh.token)), replayed: true };
 }
 
 /** One forward; sent once more when a pooled connection turned out to be closed already. */

@@ -155,6 +155,7 @@ export class FakeWeCom {
     });
     if (url.pathname.startsWith("/sandbox/")) return this.control(url, body, res);
     this.received.push(received);
+    if (url.pathname === "/cgi-bin/gettoken") this.gettokenCalls += 1; // faulted ones too
     this.events.emit("request", received);
     const fault = this.takeFault(url.pathname);
     if (fault !== undefined && (await this.applyFault(fault, res))) return;
@@ -216,7 +217,6 @@ export class FakeWeCom {
   }
 
   private gettoken(url: URL, res: ServerResponse): void {
-    this.gettokenCalls += 1;
     const corpid = url.searchParams.get("corpid") ?? "";
     const secret = url.searchParams.get("corpsecret") ?? "";
     const problem =

@@ -25,21 +25,25 @@ export interface TokenSourceOptions {
   readonly retry?: { readonly retries: number; readonly minTimeout: number };
 }
 
-interface CachedToken {
+/** A token as handed out; (token, obtainedAt) identifies one fetch of it. */
+export interface TokenLease {
   readonly token: string;
   readonly obtainedAt: number;
   readonly expiresAt: number;
 }
 
+const sameLease = (a: TokenLease | undefined, b: TokenLease | undefined): boolean =>
+  a !== undefined && b !== undefined && a.token === b.token && a.obtainedAt === b.obtainedAt;
+
 /** Stop using a token this long before WeCom says it expires (at most; 10% of short lifetimes). */
 const SAFETY_MARGIN_MS = 5 * 60_000;
 
 export class TokenSource {
-  private readonly cache = new Map<string, CachedToken>();
-  private readonly flights = new SingleFlight<string>();
+  private readonly cache = new Map<string, TokenLease>();
+  private readonly flights = new SingleFlight<TokenLease>();
   private readonly rejections = new Map<string, { readonly error: CredentialsRejected; readonly until: number }>();
-  /** The last token WeCom refused per key: never handed out again. */
-  private readonly refused = new Map<string, string>();
+  /** The last lease WeCom refused per key: never handed out again. */
+  private readonly refused = new Map<string, TokenLease>();
   private readonly lifetime = new AbortController();
   private readonly now: () => number;
 
@@ -48,12 +52,12 @@ export class TokenSource {
   }
 
   /** The agent's current token. Waiters may give up (signal); the shared gettoken goes on. */
-  async get(agent: AgentConfig, signal?: AbortSignal): Promise<string> {
+  async get(agent: AgentConfig, signal?: AbortSignal): Promise<TokenLease> {
     const key = tokenKey(agent);
     const cached = this.cache.get(key);
     if (cached !== undefined && this.isUsable(cached, key)) {
       if (this.now() >= refreshFrom(cached) && !this.flights.has(key)) this.refreshAhead(agent, key);
-      return cached.token;
+      return cached;
     }
     return abortable(
       this.flights.run(key, () => this.obtain(agent, key, (entry) => this.isUsable(entry, key))),
@@ -61,11 +65,15 @@ export class TokenSource {
     );
   }
 
-  /** WeCom refused `failedToken`: a new token, unless someone already replaced it. */
-  async refresh(agent: AgentConfig, failedToken: string, signal?: AbortSignal): Promise<string> {
+  /**
+   * WeCom refused `failed`: a new token, unless the current one is already newer than the
+   * failed one, so N concurrent failures cause one gettoken.
+   */
+  async refresh(agent: AgentConfig, failed: TokenLease, signal?: AbortSignal): Promise<TokenLease> {
     const key = tokenKey(agent);
-    this.refused.set(key, failedToken);
-    this.cache.get(key)?.token === failedToken && this.cache.delete(key);
+    const cached = this.cache.get(key);
+    if (cached !== undefined && !sameLease(cached, failed) && this.isUsable(cached, key)) return cached;
+    this.refused.set(key, failed);
     return abortable(
       this.flights.run(key, () => this.obtain(agent, key, (entry) => this.isUsable(entry, key), "invalidated")),
       signal,
@@ -76,12 +84,12 @@ export class TokenSource {
     this.lifetime.abort(new Error("token source closed"));
   }
 
-  private isUsable(entry: CachedToken, key: string): boolean {
-    return this.now() < usableUntil(entry) && this.refused.get(key) !== entry.token;
+  private isUsable(entry: TokenLease, key: string): boolean {
+    return this.now() < usableUntil(entry) && !sameLease(this.refused.get(key), entry);
   }
 
   private refreshAhead(agent: AgentConfig, key: string): void {
-    const fresh = (entry: CachedToken) => this.now() < refreshFrom(entry) && this.refused.get(key) !== entry.token;
+    const fresh = (entry: TokenLease) => this.now() < refreshFrom(entry) && !sameLease(this.refused.get(key), entry);
     this.flights.run(key, () => this.obtain(agent, key, fresh, "expired")).catch((error: unknown) => {
       // The current token is still valid; the next request past the margin tries again.
       this.options.log.warn({ agent: agent.name, err: describe(error) }, "refreshing a token ahead of expiry failed");
@@ -92,20 +100,20 @@ export class TokenSource {
   private async obtain(
     agent: AgentConfig,
     key: string,
-    acceptable: (entry: CachedToken) => boolean,
+    acceptable: (entry: TokenLease) => boolean,
     reason?: RefreshReason,
-  ): Promise<string> {
+  ): Promise<TokenLease> {
     const cached = this.cache.get(key);
-    if (cached !== undefined && acceptable(cached)) return cached.token;
-    const stored = asCachedToken(await this.options.store.get(key));
+    if (cached !== undefined && acceptable(cached)) return cached;
+    const stored = asTokenLease(await this.options.store.get(key));
     if (stored !== undefined && acceptable(stored)) {
       this.cache.set(key, stored);
-      return stored.token;
+      return stored;
     }
     return this.fetch(agent, key, reason ?? (cached ?? stored ? "expired" : "cold"));
   }
 
-  private async fetch(agent: AgentConfig, key: string, reason: RefreshReason): Promise<string> {
+  private async fetch(agent: AgentConfig, key: string, reason: RefreshReason): Promise<TokenLease> {
     const remembered = this.rejections.get(key);
     if (remembered !== undefined && this.now() < remembered.until) throw remembered.error;
     const fetched = await this.gettokenWithRetries(agent, key);
@@ -119,7 +127,7 @@ export class TokenSource {
       // The token is good; it lives in memory until the store is back.
       this.options.log.warn({ agent: agent.name, err: describe(error) }, "could not persist a token");
     }
-    return entry.token;
+    return entry;
   }
 
   private async gettokenWithRetries(agent: AgentConfig, key: string): Promise<FetchedToken> {
@@ -164,25 +172,25 @@ export function tokenKey(agent: Pick<AgentConfig, "corpid" | "secret">): string 
   return `token:${digest.slice(0, 40)}`;
 }
 
-function marginOf(entry: CachedToken): number {
+function marginOf(entry: TokenLease): number {
   return Math.min(SAFETY_MARGIN_MS, (entry.expiresAt - entry.obtainedAt) / 10);
 }
 
-function usableUntil(entry: CachedToken): number {
+function usableUntil(entry: TokenLease): number {
   return entry.expiresAt - marginOf(entry);
 }
 
 /** Past this, a request still gets the token while a fresh one is fetched in the background. */
-function refreshFrom(entry: CachedToken): number {
+function refreshFrom(entry: TokenLease): number {
   return entry.expiresAt - 2 * marginOf(entry);
 }
 
-function asCachedToken(value: unknown): CachedToken | undefined {
-  const entry = value as Partial<CachedToken> | undefined;
+function asTokenLease(value: unknown): TokenLease | undefined {
+  const entry = value as Partial<TokenLease> | undefined;
   return typeof entry?.token === "string" &&
     typeof entry.obtainedAt === "number" &&
     typeof entry.expiresAt === "number"
-    ? (entry as CachedToken)
+    ? (entry as TokenLease)
     : undefined;
 }
 
