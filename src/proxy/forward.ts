@@ -20,8 +20,13 @@ export interface UpstreamResponse {
   readonly failure: () => Error | undefined;
 }
 
-/** A failure on a pooled connection before any answer: the request may be sent again. */
+/**
+ * A reset on a pooled connection before any answer: WeCom most likely closed it while idle.
+ * Only idempotent requests are sent again; a message/send might have been delivered.
+ */
 export class StaleConnection extends Error {}
+
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
 
 export interface Forwarder {
   forward(req: IncomingMessage, res: ServerResponse, request: UpstreamRequest, signal: AbortSignal): Promise<UpstreamResponse>;
@@ -95,7 +100,10 @@ function forwardOnce(
     };
     proxy.web(req, res, options, (error) => {
       if (answered || failure !== undefined) return;
-      const stale = proxyReq?.reusedSocket === true && ["ECONNRESET", "EPIPE"].includes((error as NodeJS.ErrnoException).code ?? "");
+      const stale =
+        proxyReq?.reusedSocket === true &&
+        IDEMPOTENT.has(request.method) &&
+        ["ECONNRESET", "EPIPE"].includes((error as NodeJS.ErrnoException).code ?? "");
       stop(stale ? new StaleConnection("pooled connection closed by WeCom") : asUpstreamError(error));
     });
   });

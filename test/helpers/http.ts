@@ -13,14 +13,19 @@ export interface RequestOptions {
   readonly headers?: http.OutgoingHttpHeaders | readonly string[];
   readonly body?: Buffer | string;
   readonly agent?: http.Agent | false;
+  /** Sent exactly as given in the request line (a URL string would resolve "." and ".."). */
+  readonly rawPath?: string;
 }
 
 /** One request over a real socket; the whole answer in memory. */
 export function request(url: string, options: RequestOptions = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
+    const target = new URL(url);
     const req = http.request(
-      url,
       {
+        host: target.hostname,
+        port: target.port,
+        path: options.rawPath ?? `${target.pathname}${target.search}`,
         method: options.method ?? (options.body === undefined ? "GET" : "POST"),
         headers: options.headers as http.OutgoingHttpHeaders,
         agent: options.agent ?? false,

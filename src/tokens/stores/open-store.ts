@@ -15,6 +15,8 @@ export function openStore(url: string, now: () => number = Date.now): Store {
       // Left to SQLite: opening the file fails, and /-/ready reports why.
     }
     const adapter = new KeyvSqlite({ uri: `sqlite://${file}`, busyTimeout: 5000 });
+    // Opens the file now; a failure is reported by /-/ready and by every store call.
+    adapter.query("SELECT 1").catch(() => {});
     return new KeyvStore(`sqlite://${file}`, adapter, now);
   }
   throw new Error(`unsupported store URL scheme: ${url}`);

@@ -1,0 +1,88 @@
+import { describe, expect } from "vitest";
+import { StoreUnavailable } from "../src/errors.js";
+import type { Store } from "../src/tokens/store.js";
+import { request } from "./helpers/http.js";
+import { startStack, test } from "./helpers/start-stack.js";
+
+/** A store that is down: every call fails the way a real outage does. */
+class DownStore implements Store {
+  readonly description = "down://";
+  private fail(): never {
+    throw new StoreUnavailable("the token store (down://) is unavailable: ECONNREFUSED");
+  }
+  async get<T>(): Promise<T | undefined> {
+    return this.fail();
+  }
+  async set(): Promise<void> {
+    this.fail();
+  }
+  async delete(): Promise<void> {
+    this.fail();
+  }
+  async ping(): Promise<void> {
+    this.fail();
+  }
+  async close(): Promise<void> {}
+}
+
+describe("/-/ pages", () => {
+  test("/-/healthy answers 200 while the process serves", async ({ stack }) => {
+    const reply = await request(`${stack.proxyUrl}/-/healthy`);
+    expect(reply.status).toBe(200);
+    expect(reply.json()).toEqual({ errcode: 0, errmsg: "ok" });
+  });
+
+  test("/-/ready answers 200 when the store answers, whether or not WeCom does", async ({ stack }) => {
+    await stack.sandbox.close();
+    const reply = await request(`${stack.proxyUrl}/-/ready`);
+    expect(reply.status).toBe(200);
+    expect(reply.json()).toEqual({ errcode: 0, errmsg: "ready" });
+  });
+
+  test("/-/ready answers 503 with the reason when the store is down", async () => {
+    const stack = await startStack({ store: new DownStore() });
+    try {
+      const reply = await request(`${stack.proxyUrl}/-/ready`);
+      expect(reply.status).toBe(503);
+      expect(reply.json()).toEqual({ errcode: 9503001, errmsg: expect.stringContaining("ECONNREFUSED") });
+      expect((await request(`${stack.proxyUrl}/-/healthy`)).status).toBe(200);
+    } finally {
+      await stack.close();
+    }
+  });
+
+  test("/-/ready answers 503 when the SQLite file cannot be opened", async () => {
+    const stack = await startStack({ configure: (config) => (config["store"] = { url: "sqlite:///dev/null/nope/tokens.sqlite" }) });
+    try {
+      const reply = await request(`${stack.proxyUrl}/-/ready`);
+      expect(reply.status).toBe(503);
+      expect(reply.json()["errcode"]).toBe(9503001);
+    } finally {
+      await stack.close();
+    }
+  });
+
+  test("a request that needs a token while the store is down gets 503", async () => {
+    const stack = await startStack({ store: new DownStore() });
+    try {
+      const reply = await request(`${stack.proxyUrl}/cgi-bin/user/get?userid=zhangsan`);
+      expect(reply.status).toBe(503);
+      expect(reply.json()["errcode"]).toBe(9503001);
+      expect(stack.sandbox.gettokenCalls).toBe(0);
+    } finally {
+      await stack.close();
+    }
+  });
+
+  test("an unknown /-/ page gets 404 and is never forwarded", async ({ stack }) => {
+    const reply = await request(`${stack.proxyUrl}/-/cgi-bin/user/get`);
+    expect(reply.status).toBe(404);
+    expect(stack.sandbox.received).toHaveLength(0);
+  });
+
+  test("a /-/ page called with POST gets 405", async ({ stack }) => {
+    const reply = await request(`${stack.proxyUrl}/-/healthy`, { method: "POST", body: "" });
+    expect(reply.status).toBe(405);
+    expect(reply.json()["errcode"]).toBe(9405001);
+  });
+});
