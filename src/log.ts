@@ -20,7 +20,16 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       timestamp: stdTimeFunctions.isoTime,
       serializers: { url: (url: unknown) => (typeof url === "string" ? redactUrl(url) : url) },
       redact: {
-        paths: ["secret", "token", "key", "*.secret", "*.token", "*.key", "headers.authorization", "*.headers.authorization"],
+        paths: [
+          "secret",
+          "token",
+          "key",
+          "*.secret",
+          "*.token",
+          "*.key",
+          "headers.authorization",
+          "*.headers.authorization",
+        ],
         censor: REDACTED,
       },
     },

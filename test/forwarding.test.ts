@@ -6,36 +6,67 @@ const lastTo = (stack: { sandbox: { requestsTo(path: string): Array<{ rawQuery: 
   stack.sandbox.requestsTo(path).at(-1);
 
 describe("what goes to WeCom", () => {
-  test("every incoming access_token is replaced; other parameters keep order, repeats and raw bytes", async ({ stack }) => {
-    const query = "userid=zhangsan&access_token=stale&b=%20&b=%2B&empty=&access_token=again&url=http://x//y&x=1+2&%61ccess_token=enc";
+  test("every incoming access_token is replaced; other parameters keep order, repeats and raw bytes", async ({
+    stack,
+  }) => {
+    const query =
+      "userid=zhangsan&access_token=stale&b=%20&b=%2B&empty=&access_token=again&url=http://x//y&x=1+2&%61ccess_token=enc";
     const reply = await getJson(`${stack.proxyUrl}/cgi-bin/user/get?${query}`);
     expect(reply["errcode"]).toBe(0);
     const received = lastTo(stack, "/cgi-bin/user/get");
-    expect(received?.rawQuery).toMatch(/^userid=zhangsan&b=%20&b=%2B&empty=&url=http:\/\/x\/\/y&x=1\+2&access_token=[A-Za-z0-9_-]+$/);
+    expect(received?.rawQuery).toMatch(
+      /^userid=zhangsan&b=%20&b=%2B&empty=&url=http:\/\/x\/\/y&x=1\+2&access_token=[A-Za-z0-9_-]+$/,
+    );
   });
 
-  test("hop-by-hop, client-address and proxy-only headers stay behind; end-to-end headers go as sent", async ({ stack }) => {
+  test("hop-by-hop, client-address and proxy-only headers stay behind; end-to-end headers go as sent", async ({
+    stack,
+  }) => {
     await request(`${stack.proxyUrl}/cgi-bin/user/get?userid=zhangsan`, {
       headers: [
-        "Connection", "keep-alive, X-Hop-Only",
-        "X-Hop-Only", "1",
-        "Keep-Alive", "timeout=5",
-        "TE", "trailers",
-        "Proxy-Authorization", "Basic Zm9vOmJhcg==",
-        "X-Forwarded-For", "10.1.2.3",
-        "X-Forwarded-Proto", "https",
-        "Forwarded", "for=10.1.2.3",
-        "X-Real-IP", "10.1.2.3",
-        "X-WeCom-Agent", "contacts",
-        "X-Trace", "abc",
-        "X-Trace", "def",
-        "User-Agent", "legacy-app/1.0",
-        "Accept", "application/json",
+        "Connection",
+        "keep-alive, X-Hop-Only",
+        "X-Hop-Only",
+        "1",
+        "Keep-Alive",
+        "timeout=5",
+        "TE",
+        "trailers",
+        "Proxy-Authorization",
+        "Basic Zm9vOmJhcg==",
+        "X-Forwarded-For",
+        "10.1.2.3",
+        "X-Forwarded-Proto",
+        "https",
+        "Forwarded",
+        "for=10.1.2.3",
+        "X-Real-IP",
+        "10.1.2.3",
+        "X-WeCom-Agent",
+        "contacts",
+        "X-Trace",
+        "abc",
+        "X-Trace",
+        "def",
+        "User-Agent",
+        "legacy-app/1.0",
+        "Accept",
+        "application/json",
       ],
     });
     const received = stack.sandbox.requestsTo("/cgi-bin/user/get").at(-1);
     const names = new Set(received?.rawHeaders.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase()));
-    for (const gone of ["x-hop-only", "keep-alive", "te", "proxy-authorization", "x-forwarded-for", "x-forwarded-proto", "forwarded", "x-real-ip", "x-wecom-agent"]) {
+    for (const gone of [
+      "x-hop-only",
+      "keep-alive",
+      "te",
+      "proxy-authorization",
+      "x-forwarded-for",
+      "x-forwarded-proto",
+      "forwarded",
+      "x-real-ip",
+      "x-wecom-agent",
+    ]) {
       expect(names.has(gone), gone).toBe(false);
     }
     expect(received?.headers["x-trace"]).toBe("abc, def");
@@ -50,11 +81,20 @@ describe("what goes to WeCom", () => {
     expect(stack.sandbox.received.at(-1)?.path).toBe("/cgi-bin/user/get");
   });
 
-  for (const path of ["/cgi-bin/user%2Fget", "/cgi-bin/user%5cget", "/cgi-bin/%00", "/../cgi-bin/user/get", "/cgi-bin/%zz"]) {
+  for (const path of [
+    "/cgi-bin/user%2Fget",
+    "/cgi-bin/user%5cget",
+    "/cgi-bin/%00",
+    "/../cgi-bin/user/get",
+    "/cgi-bin/%zz",
+  ]) {
     test(`a malformed path (${path}) gets 400 and nothing is forwarded`, async ({ stack }) => {
       const reply = await request(stack.proxyUrl, { rawPath: path });
       expect(reply.status).toBe(400);
-      expect(reply.json()).toMatchObject({ errcode: 9400001, errmsg: expect.stringMatching(/^wecom-proxy: malformed path/) });
+      expect(reply.json()).toMatchObject({
+        errcode: 9400001,
+        errmsg: expect.stringMatching(/^wecom-proxy: malformed path/),
+      });
       expect(stack.sandbox.received).toHaveLength(0);
     });
   }
@@ -71,13 +111,17 @@ describe("what goes to WeCom", () => {
   test("X-WeCom-Agent selects the agent", async ({ stack }) => {
     // message/send with the contacts token would be refused by WeCom for agentid 1000002;
     // user/get routes to contacts, but the header says notify.
-    const reply = await getJson(`${stack.proxyUrl}/cgi-bin/user/get?userid=lisi`, { headers: { "x-wecom-agent": "notify" } });
+    const reply = await getJson(`${stack.proxyUrl}/cgi-bin/user/get?userid=lisi`, {
+      headers: { "x-wecom-agent": "notify" },
+    });
     expect(reply["errcode"]).toBe(0);
     expect(stack.logs.requests().at(-1)).toMatchObject({ agent: "notify" });
   });
 
   test("an unknown X-WeCom-Agent gets 400 naming it", async ({ stack }) => {
-    const reply = await request(`${stack.proxyUrl}/cgi-bin/user/get?userid=lisi`, { headers: { "x-wecom-agent": "nobody" } });
+    const reply = await request(`${stack.proxyUrl}/cgi-bin/user/get?userid=lisi`, {
+      headers: { "x-wecom-agent": "nobody" },
+    });
     expect(reply.status).toBe(400);
     expect(reply.json()["errmsg"]).toContain('"nobody"');
   });

@@ -3,7 +3,9 @@ import { getJson, request } from "./helpers/http.js";
 import { test } from "./helpers/start-stack.js";
 
 describe("the access log", () => {
-  test("has one line per request with method, redacted path, agent, status, errcode, replayed and duration", async ({ stack }) => {
+  test("has one line per request with method, redacted path, agent, status, errcode, replayed and duration", async ({
+    stack,
+  }) => {
     await getJson(`${stack.proxyUrl}/cgi-bin/user/get?userid=zhangsan`);
     stack.sandbox.invalidateTokens();
     await getJson(`${stack.proxyUrl}/cgi-bin/user/get?userid=lisi&access_token=legacy-app-token&key=k1&corpsecret=s1`);

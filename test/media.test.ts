@@ -31,7 +31,9 @@ describe("media/get", () => {
   });
 
   test("a suffix range gets the last bytes", async ({ stack }) => {
-    const reply = await request(`${stack.proxyUrl}/cgi-bin/media/get?media_id=${MEDIA}`, { headers: { range: "bytes=-100" } });
+    const reply = await request(`${stack.proxyUrl}/cgi-bin/media/get?media_id=${MEDIA}`, {
+      headers: { range: "bytes=-100" },
+    });
     expect(reply.status).toBe(206);
     expect(reply.body.equals(syntheticBytes(MEDIA, SIZE - 100, SIZE))).toBe(true);
   });

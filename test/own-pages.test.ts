@@ -52,7 +52,9 @@ describe("/-/ pages", () => {
   });
 
   test("/-/ready answers 503 when the SQLite file cannot be opened", async () => {
-    const stack = await startStack({ configure: (config) => (config["store"] = { url: "sqlite:///dev/null/nope/tokens.sqlite" }) });
+    const stack = await startStack({
+      configure: (config) => (config["store"] = { url: "sqlite:///dev/null/nope/tokens.sqlite" }),
+    });
     try {
       const reply = await request(`${stack.proxyUrl}/-/ready`);
       expect(reply.status).toBe(503);

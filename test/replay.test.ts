@@ -11,7 +11,9 @@ const withoutToken = (rawQuery: string | undefined) => (rawQuery ?? "").replace(
 function multipart(file: Buffer): { body: Buffer; contentType: string } {
   const boundary = `----wecomproxytest${randomBytes(8).toString("hex")}`;
   const body = Buffer.concat([
-    Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="media"; filename="report.pdf"; filelength=${file.length}\r\n`),
+    Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; name="media"; filename="report.pdf"; filelength=${file.length}\r\n`,
+    ),
     Buffer.from("Content-Type: application/pdf\r\n\r\n"),
     file,
     Buffer.from(`\r\n--${boundary}--\r\n`),
@@ -23,7 +25,12 @@ describe("token errors are recovered", () => {
   test("a POST JSON body is replayed byte-identical after WeCom invalidated the token", async ({ stack }) => {
     await getJson(`${stack.proxyUrl}/cgi-bin/user/get?userid=zhangsan`, { headers: { "x-wecom-agent": "notify" } });
     stack.sandbox.invalidateTokens();
-    const body = JSON.stringify({ touser: "zhangsan|lisi", msgtype: "text", agentid: 1000002, text: { content: "周报 ✓ \u0000 \"q\"" } });
+    const body = JSON.stringify({
+      touser: "zhangsan|lisi",
+      msgtype: "text",
+      agentid: 1000002,
+      text: { content: '周报 ✓ \u0000 "q"' },
+    });
     const reply = await getJson(`${stack.proxyUrl}/cgi-bin/message/send?debug=1&z=%20`, {
       method: "POST",
       headers: { "content-type": "application/json" },
@@ -44,11 +51,14 @@ describe("token errors are recovered", () => {
     stack.sandbox.invalidateTokens();
     const file = randomBytes(3 * 1024 * 1024 + 7);
     const { body, contentType } = multipart(file);
-    const reply = await getJson<{ errcode: number; media_id: string }>(`${stack.proxyUrl}/cgi-bin/media/upload?type=file`, {
-      method: "POST",
-      headers: { "content-type": contentType },
-      body,
-    });
+    const reply = await getJson<{ errcode: number; media_id: string }>(
+      `${stack.proxyUrl}/cgi-bin/media/upload?type=file`,
+      {
+        method: "POST",
+        headers: { "content-type": contentType },
+        body,
+      },
+    );
     expect(reply.errcode).toBe(0);
     const uploads = stack.sandbox.requestsTo("/cgi-bin/media/upload");
     expect(uploads.map((u) => u.bodySha256)).toEqual([sha256(body), sha256(body)]);
@@ -67,7 +77,9 @@ describe("token errors are recovered", () => {
     expect(stack.logs.requests().at(-1)).toMatchObject({ replayed: true, errcode: 40014 });
   });
 
-  test("after WeCom hands out the refused token again, the next request uses it without another gettoken", async ({ stack }) => {
+  test("after WeCom hands out the refused token again, the next request uses it without another gettoken", async ({
+    stack,
+  }) => {
     await getJson(`${stack.proxyUrl}/cgi-bin/user/get?userid=zhangsan`);
     stack.sandbox.addFault({ path: "/cgi-bin/user/get", errcode: 40014 });
     expect((await getJson(`${stack.proxyUrl}/cgi-bin/user/get?userid=zhangsan`))["errcode"]).toBe(0);
@@ -92,17 +104,23 @@ describe("token errors are recovered", () => {
     expect(stack.logs.requests().at(-1)).toMatchObject({ replayed: false, errcode: 60111 });
   });
 
-  test("a gzip-encoded token error is detected and replayed, and the gzip answer reaches the client unchanged", async ({ stack }) => {
+  test("a gzip-encoded token error is detected and replayed, and the gzip answer reaches the client unchanged", async ({
+    stack,
+  }) => {
     stack.sandbox.gzip = true;
     await getJson(`${stack.proxyUrl}/cgi-bin/user/get?userid=zhangsan`);
     stack.sandbox.invalidateTokens();
-    const reply = await request(`${stack.proxyUrl}/cgi-bin/user/get?userid=lisi`, { headers: { "accept-encoding": "gzip" } });
+    const reply = await request(`${stack.proxyUrl}/cgi-bin/user/get?userid=lisi`, {
+      headers: { "accept-encoding": "gzip" },
+    });
     expect(reply.headers["content-encoding"]).toBe("gzip");
     expect(JSON.parse(zlib.gunzipSync(reply.body).toString())).toMatchObject({ errcode: 0, userid: "lisi" });
     expect(stack.logs.requests().at(-1)).toMatchObject({ replayed: true, errcode: 0 });
   });
 
-  test("concurrent token errors on the same token cause one gettoken, and every request succeeds", async ({ stack }) => {
+  test("concurrent token errors on the same token cause one gettoken, and every request succeeds", async ({
+    stack,
+  }) => {
     await getJson(`${stack.proxyUrl}/cgi-bin/user/get?userid=zhangsan`);
     // All 20 carry the same token and are answered 40014 together, after they all arrived.
     stack.sandbox.addFault({ path: "/cgi-bin/user/get", errcode: 40014, delayMs: 300, times: 20 });

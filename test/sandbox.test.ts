@@ -12,7 +12,8 @@ describe("the fake WeCom keeps WeCom's rules", () => {
   const clock = new TestClock();
   const app = { corpid: "wwfake", secret: "fake-secret", agentid: 1000002 };
   let wecom: FakeWeCom;
-  const gettoken = (query: string) => getJson<{ errcode: number; access_token?: string; expires_in?: number }>(`${wecom.url}/cgi-bin/gettoken?${query}`);
+  const gettoken = (query: string) =>
+    getJson<{ errcode: number; access_token?: string; expires_in?: number }>(`${wecom.url}/cgi-bin/gettoken?${query}`);
 
   beforeEach(async () => {
     wecom = new FakeWeCom({ apps: [app], tokenLifetimeSeconds: 7200, now: clock.now });
@@ -50,7 +51,9 @@ describe("the fake WeCom keeps WeCom's rules", () => {
     wecom.invalidateTokens();
     const answer = await userGet(`&access_token=${fresh}`);
     expect(answer["errcode"]).toBe(40014);
-    expect(answer["errmsg"]).toMatch(/^invalid access_token, hint: \[.+\], from ip: .+, more info at https:\/\/open\.work\.weixin\.qq\.com\/devtool\/query\?e=40014$/);
+    expect(answer["errmsg"]).toMatch(
+      /^invalid access_token, hint: \[.+\], from ip: .+, more info at https:\/\/open\.work\.weixin\.qq\.com\/devtool\/query\?e=40014$/,
+    );
   });
 
   test("message/send refuses an agentid that is not the token's app", async () => {
@@ -66,8 +69,13 @@ describe("the fake WeCom keeps WeCom's rules", () => {
 
   test("the control endpoints invalidate tokens, queue faults and count calls over HTTP", async () => {
     await gettoken("corpid=wwfake&corpsecret=fake-secret");
-    expect(await getJson(`${wecom.url}/sandbox/invalidate`, { method: "POST", body: "" })).toMatchObject({ invalidated: 1 });
-    await getJson(`${wecom.url}/sandbox/faults`, { method: "POST", body: JSON.stringify({ path: "/cgi-bin/gettoken", errcode: -1 }) });
+    expect(await getJson(`${wecom.url}/sandbox/invalidate`, { method: "POST", body: "" })).toMatchObject({
+      invalidated: 1,
+    });
+    await getJson(`${wecom.url}/sandbox/faults`, {
+      method: "POST",
+      body: JSON.stringify({ path: "/cgi-bin/gettoken", errcode: -1 }),
+    });
     expect((await gettoken("corpid=wwfake&corpsecret=fake-secret")).errcode).toBe(-1);
     expect(await getJson(`${wecom.url}/sandbox/stats`)).toMatchObject({ gettoken: 2 });
   });
@@ -86,11 +94,16 @@ describe("npm run sandbox", () => {
         if (typeof chunk !== "string") throw new Error(`the sandbox exited: ${stdout}`);
         stdout += chunk;
       }
-      const commands = stdout.split("\n").filter((line) => line.startsWith("  curl ")).map((line) => line.trim());
+      const commands = stdout
+        .split("\n")
+        .filter((line) => line.startsWith("  curl "))
+        .map((line) => line.trim());
       expect(commands.length).toBeGreaterThanOrEqual(7);
       const outputs: string[] = [];
       for (const command of commands) outputs.push((await sh("sh", ["-c", command], { timeout: 10_000 })).stdout);
-      const answers = outputs.filter((out) => out.startsWith("{")).map((out) => JSON.parse(out) as Record<string, unknown>);
+      const answers = outputs
+        .filter((out) => out.startsWith("{"))
+        .map((out) => JSON.parse(out) as Record<string, unknown>);
       expect(answers.every((answer) => answer["errcode"] === 0)).toBe(true);
       expect(outputs).toContain("200 1048576 bytes\n");
       expect(answers.at(-1)).toMatchObject({ gettoken: 3 }); // contacts, notify, and one after the invalidation

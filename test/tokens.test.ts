@@ -28,11 +28,15 @@ describe("one token per agent", () => {
     expect(stack.sandbox.gettokenCalls).toBe(2); // contacts and notify
   });
 
-  test("100 concurrent requests right after WeCom invalidates the token all succeed with one new gettoken", async ({ stack }) => {
+  test("100 concurrent requests right after WeCom invalidates the token all succeed with one new gettoken", async ({
+    stack,
+  }) => {
     await getJson(`${stack.proxyUrl}/cgi-bin/user/get?userid=zhangsan`);
     expect(stack.sandbox.gettokenCalls).toBe(1);
     stack.sandbox.invalidateTokens();
-    const replies = await concurrently(100, (agent) => getJson(`${stack.proxyUrl}/cgi-bin/user/get?userid=lisi`, { agent }));
+    const replies = await concurrently(100, (agent) =>
+      getJson(`${stack.proxyUrl}/cgi-bin/user/get?userid=lisi`, { agent }),
+    );
     expect(replies.filter((reply) => reply["errcode"] !== 0)).toEqual([]);
     expect(stack.sandbox.gettokenCalls).toBe(2);
     const replayed = stack.logs.requests().filter((line) => line["replayed"] === true);
@@ -46,15 +50,21 @@ describe("one token per agent", () => {
     expect(reply["errcode"]).toBe(0);
     expect(stack.sandbox.gettokenCalls).toBe(2);
     expect(stack.sandbox.requestsTo("/cgi-bin/user/get")).toHaveLength(2); // no 42001 round trip
-    expect(stack.logs.lines().filter((line) => line["msg"] === "fetched a new access_token").map((line) => line["reason"])).toEqual([
-      "cold",
-      "expired",
-    ]);
+    expect(
+      stack.logs
+        .lines()
+        .filter((line) => line["msg"] === "fetched a new access_token")
+        .map((line) => line["reason"]),
+    ).toEqual(["cold", "expired"]);
   });
 
-  test("a token close to its expiry is still served while a fresh one is fetched in the background", async ({ stack }) => {
+  test("a token close to its expiry is still served while a fresh one is fetched in the background", async ({
+    stack,
+  }) => {
     await getJson(`${stack.proxyUrl}/cgi-bin/user/get?userid=zhangsan`);
-    const first = new URL(`http://x/?${stack.sandbox.requestsTo("/cgi-bin/user/get")[0]?.rawQuery}`).searchParams.get("access_token");
+    const first = new URL(`http://x/?${stack.sandbox.requestsTo("/cgi-bin/user/get")[0]?.rawQuery}`).searchParams.get(
+      "access_token",
+    );
     stack.clock.advance((7200 - 500) * 1000); // inside the refresh-ahead window, before the safety margin
     stack.sandbox.invalidateTokens(); // so the background gettoken gets a new token
     const fetched = new Promise((resolve) => stack.sandbox.events.once("gettoken", resolve));
@@ -125,7 +135,9 @@ describe("a wrong secret", () => {
   test("100 requests with a wrong secret make a handful of gettoken calls, not 100", async () => {
     const stack = await startStack({ configure: wrongSecret });
     try {
-      const replies = await concurrently(100, (agent) => request(`${stack.proxyUrl}/cgi-bin/user/get?userid=zhangsan`, { agent }));
+      const replies = await concurrently(100, (agent) =>
+        request(`${stack.proxyUrl}/cgi-bin/user/get?userid=zhangsan`, { agent }),
+      );
       expect(replies.every((reply) => reply.status === 502)).toBe(true);
       expect(stack.sandbox.gettokenCalls).toBe(1);
       // The other agents are served as usual.

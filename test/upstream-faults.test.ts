@@ -24,7 +24,10 @@ describe("WeCom unreachable or slow", () => {
     await stack.sandbox.close();
     const down = await request(`${stack.proxyUrl}/cgi-bin/user/get?userid=zhangsan`);
     expect(down.status).toBe(502);
-    expect(down.json()).toMatchObject({ errcode: 9502002, errmsg: expect.stringMatching(/^wecom-proxy: WeCom is unreachable/) });
+    expect(down.json()).toMatchObject({
+      errcode: 9502002,
+      errmsg: expect.stringMatching(/^wecom-proxy: WeCom is unreachable/),
+    });
     await stack.sandbox.listen(port);
     expect((await getJson(`${stack.proxyUrl}/cgi-bin/user/get?userid=zhangsan`))["errcode"]).toBe(0);
   });
@@ -58,7 +61,9 @@ describe("WeCom unreachable or slow", () => {
     await withStack({ configure: fastTimeout }, async (stack) => {
       stack.sandbox.addFault({ path: "/cgi-bin/media/get", stallAfterBytes: 100_000 });
       await expect(request(`${stack.proxyUrl}/cgi-bin/media/get?media_id=gen-1`)).rejects.toThrow();
-      const line = await stack.logs.waitFor((l) => l["msg"] === "request" && l["url"] === "/cgi-bin/media/get?media_id=gen-1");
+      const line = await stack.logs.waitFor(
+        (l) => l["msg"] === "request" && l["url"] === "/cgi-bin/media/get?media_id=gen-1",
+      );
       expect(line["status"]).toBe(504);
     });
   });
@@ -94,7 +99,9 @@ describe("the client going away", () => {
     await arrived;
     req.destroy();
     expect(await aborted).toEqual(["/cgi-bin/user/get"]);
-    const line = await stack.logs.waitFor((l) => l["msg"] === "request" && l["url"] === "/cgi-bin/user/get?userid=lisi");
+    const line = await stack.logs.waitFor(
+      (l) => l["msg"] === "request" && l["url"] === "/cgi-bin/user/get?userid=lisi",
+    );
     expect(line["status"]).toBe(499);
     await vi.waitFor(() => expect(Object.keys(stack.runtime.upstream.agent.sockets)).toHaveLength(0));
   });
@@ -127,11 +134,18 @@ describe("the client going away", () => {
 describe("request bodies", () => {
   const smallLimit = (config: Record<string, unknown>) => (config["limits"] = { maxBodyBytes: 1024 });
   const send = (stack: Stack, body: string) =>
-    request(`${stack.proxyUrl}/cgi-bin/message/send`, { method: "POST", headers: { "content-type": "application/json" }, body });
+    request(`${stack.proxyUrl}/cgi-bin/message/send`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body,
+    });
 
   test("a body over limits.maxBodyBytes gets 413 and is not forwarded", async () => {
     await withStack({ configure: smallLimit }, async (stack) => {
-      const reply = await send(stack, JSON.stringify({ msgtype: "text", agentid: 1000002, text: { content: "x".repeat(2000) } }));
+      const reply = await send(
+        stack,
+        JSON.stringify({ msgtype: "text", agentid: 1000002, text: { content: "x".repeat(2000) } }),
+      );
       expect(reply.status).toBe(413);
       expect(reply.json()).toMatchObject({ errcode: 9413001, errmsg: expect.stringContaining("limits.maxBodyBytes") });
       expect(stack.sandbox.received).toHaveLength(0);
@@ -141,7 +155,9 @@ describe("request bodies", () => {
   test("a chunked body that grows past the limit gets 413", async () => {
     await withStack({ configure: smallLimit }, async (stack) => {
       const status = await new Promise<number>((resolve, reject) => {
-        const req = http.request(`${stack.proxyUrl}/cgi-bin/message/send`, { method: "POST" }, (res) => resolve(res.statusCode ?? 0));
+        const req = http.request(`${stack.proxyUrl}/cgi-bin/message/send`, { method: "POST" }, (res) =>
+          resolve(res.statusCode ?? 0),
+        );
         req.on("error", reject);
         for (let i = 0; i < 10; i += 1) req.write("x".repeat(200));
         req.end();

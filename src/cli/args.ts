@@ -27,7 +27,8 @@ export function parseCliArgs(argv: readonly string[], env: NodeJS.ProcessEnv): C
     return `${(error as Error).message}\n${USAGE}`;
   }
   if (values.help === true) return USAGE;
-  if (values.port !== undefined && !/^\d{1,5}$/.test(values.port)) return `--port: "${values.port}" is not a port number`;
+  if (values.port !== undefined && !/^\d{1,5}$/.test(values.port))
+    return `--port: "${values.port}" is not a port number`;
   const port = values.port === undefined ? undefined : Number(values.port);
   if (port !== undefined && port > 65535) return `--port: ${port} is above 65535`;
   return {

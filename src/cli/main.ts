@@ -26,7 +26,9 @@ async function main(): Promise<number> {
   try {
     running = await startServer(runtime, host, port);
   } catch (error) {
-    process.stderr.write(`wecom-proxy: cannot listen on ${host}:${port} (${(error as NodeJS.ErrnoException).code ?? error})\n`);
+    process.stderr.write(
+      `wecom-proxy: cannot listen on ${host}:${port} (${(error as NodeJS.ErrnoException).code ?? error})\n`,
+    );
     await runtime.close();
     return 1;
   }

@@ -2,8 +2,8 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { parseDocument } from "yaml";
-import { FileConfigSchema, describeIssues, type FileConfig, type LogLevel } from "./schema.js";
-import { Secret } from "./secret.js";
+import { FILE_BACKED_FIELDS, FileConfigSchema, describeIssues, type FileConfig, type LogLevel } from "./schema.js";
+import type { Secret } from "./secret.js";
 
 export interface AgentConfig {
   readonly name: string;
@@ -23,6 +23,8 @@ export interface Config {
   readonly store: { readonly url: string };
   readonly limits: { readonly maxBodyBytes: number };
   readonly log: { readonly level: LogLevel };
+  /** Guards the /-/ pages other than healthy and ready, when set. */
+  readonly admin: { readonly key: Secret | undefined };
   readonly agents: ReadonlyMap<string, AgentConfig>;
   /** Longest prefix first. */
   readonly routes: readonly RouteConfig[];
@@ -56,7 +58,7 @@ export function loadConfigText(text: string, options: LoadOptions = {}): LoadRes
   }
   const problems: string[] = [];
   const raw = interpolate(document.toJS(), [], options.env ?? process.env, problems) ?? {};
-  const fileSecrets = readSecretFiles(raw, options.baseDir ?? process.cwd(), problems);
+  readFileBackedFields(raw, [], options.baseDir ?? process.cwd(), problems);
   const parsed = FileConfigSchema.safeParse(raw, { reportInput: true });
   if (!parsed.success) {
     // A field whose ${VAR} is unset is already reported; its emptiness would only repeat it.
@@ -64,7 +66,7 @@ export function loadConfigText(text: string, options: LoadOptions = {}): LoadRes
     problems.push(...describeIssues(parsed.error).filter((line) => !reported.has(fieldOf(line))));
   }
   if (problems.length > 0 || !parsed.success) return { ok: false, problems };
-  return { ok: true, config: build(parsed.data, fileSecrets) };
+  return { ok: true, config: build(parsed.data) };
 }
 
 const fieldOf = (problem: string): string => problem.slice(0, problem.indexOf(": "));
@@ -87,27 +89,39 @@ function interpolate(value: unknown, at: (string | number)[], env: NodeJS.Proces
   return value;
 }
 
-/** Reads every agents.NAME.secretFile, before validation, so its problems join the others. */
-function readSecretFiles(raw: unknown, baseDir: string, problems: string[]): Map<string, Secret> {
-  const secrets = new Map<string, Secret>();
-  const agents = (raw as { agents?: unknown }).agents;
-  if (agents === null || typeof agents !== "object") return secrets;
-  for (const [name, agent] of Object.entries(agents)) {
-    const secretFile = (agent as { secretFile?: unknown } | null)?.secretFile;
-    if (typeof secretFile !== "string" || secretFile === "") continue;
-    const file = path.resolve(baseDir, secretFile);
-    try {
-      const value = readFileSync(file, "utf8").trim();
-      if (value === "") problems.push(`agents.${name}.secretFile: ${file} is empty`);
-      secrets.set(name, new Secret(value));
-    } catch (error) {
-      problems.push(`agents.${name}.secretFile: ${file} cannot be read (${(error as NodeJS.ErrnoException).code ?? "error"})`);
-    }
+/**
+ * Replaces every `<field>File: PATH` of FILE_BACKED_FIELDS with `<field>: <the file's content>`,
+ * before validation, so file problems are reported with the others.
+ */
+function readFileBackedFields(node: unknown, at: (string | number)[], baseDir: string, problems: string[]): void {
+  if (node === null || typeof node !== "object") return;
+  const record = node as Record<string, unknown>;
+  for (const [key, value] of Object.entries(record)) readFileBackedFields(value, [...at, key], baseDir, problems);
+  for (const field of FILE_BACKED_FIELDS) {
+    const fileField = `${field}File`;
+    const named = record[fileField];
+    if (named === undefined) continue;
+    const where = [...at, field].join(".");
+    if (field in record) problems.push(`${where}: give exactly one of ${field} or ${fileField}`);
+    else if (typeof named !== "string" || named === "") problems.push(`${where}File: must be a file path`);
+    else record[field] = readSecretFile(path.resolve(baseDir, named), `${where}File`, problems);
+    delete record[fileField];
   }
-  return secrets;
 }
 
-function build(file: FileConfig, fileSecrets: Map<string, Secret>): Config {
+/** The file's content; on failure a problem, and a placeholder so validation does not repeat it. */
+function readSecretFile(file: string, where: string, problems: string[]): string {
+  try {
+    const value = readFileSync(file, "utf8").trim();
+    if (value !== "") return value;
+    problems.push(`${where}: ${file} is empty`);
+  } catch (error) {
+    problems.push(`${where}: ${file} cannot be read (${(error as NodeJS.ErrnoException).code ?? "error"})`);
+  }
+  return "(unreadable)";
+}
+
+function build(file: FileConfig): Config {
   const agents = new Map<string, AgentConfig>();
   for (const [name, agent] of Object.entries(file.agents)) {
     agents.set(
@@ -116,7 +130,7 @@ function build(file: FileConfig, fileSecrets: Map<string, Secret>): Config {
         name,
         corpid: agent.corpid ?? file.corpid ?? "",
         agentid: agent.agentid,
-        secret: agent.secret === undefined ? (fileSecrets.get(name) as Secret) : new Secret(agent.secret),
+        secret: agent.secret,
       }),
     );
   }
@@ -136,6 +150,7 @@ function build(file: FileConfig, fileSecrets: Map<string, Secret>): Config {
     store: Object.freeze({ ...file.store }),
     limits: Object.freeze({ ...file.limits }),
     log: Object.freeze({ ...file.log }),
+    admin: Object.freeze({ key: file.admin.key }),
     agents,
     routes: routesOf("path"),
     mounts: routesOf("mount"),

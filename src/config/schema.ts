@@ -1,5 +1,6 @@
 // The configuration file's shape (DESIGN §3). No HTTP here, no file I/O.
 import { z } from "zod";
+import { Secret } from "./secret.js";
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
@@ -19,9 +20,7 @@ const httpUrl = z.string().refine((value) => {
   }
 }, "must be an http:// or https:// URL with no query");
 
-const storeUrl = z
-  .string()
-  .regex(/^(memory:\/\/|sqlite:\/\/.+)$/, "must be memory:// or sqlite://PATH");
+const storeUrl = z.string().regex(/^(memory:\/\/|sqlite:\/\/.+)$/, "must be memory:// or sqlite://PATH");
 
 const urlPath = z
   .string()
@@ -32,18 +31,20 @@ const agentName = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, "must be letters, digits, _ . - (starting with a letter or digit)");
 
-const AgentSchema = z
-  .strictObject({
-    corpid: z.string().min(1).optional(),
-    agentid: z.preprocess(fromDigits, z.number().int().nonnegative()).optional(),
-    secret: z.string().min(1).optional(),
-    secretFile: z.string().min(1).optional(),
-  })
-  .superRefine((agent, ctx) => {
-    if ((agent.secret === undefined) === (agent.secretFile === undefined)) {
-      ctx.addIssue({ code: "custom", path: ["secret"], message: "give exactly one of secret or secretFile" });
-    }
-  });
+/** A credential: `NAME: value` or `NAMEFile: PATH` (resolved by load.ts before validation). */
+const secret = (name: string) =>
+  z
+    .string({
+      error: (issue) => (issue.input === undefined ? `is required (or ${name}File: PATH)` : "must be a string"),
+    })
+    .min(1, "must not be empty")
+    .transform((value) => new Secret(value));
+
+const AgentSchema = z.strictObject({
+  corpid: z.string().min(1).optional(),
+  agentid: z.preprocess(fromDigits, z.number().int().nonnegative()).optional(),
+  secret: secret("secret"),
+});
 
 const RouteSchema = z
   .strictObject({ path: urlPath.optional(), mount: urlPath.optional(), agent: z.string() })
@@ -61,52 +62,71 @@ const RouteSchema = z
     }
   });
 
-export const FileConfigSchema = z
-  .strictObject({
-    listen: z
-      .strictObject({ host: z.string().min(1).default("127.0.0.1"), port: port.default(8080) })
-      .prefault({}),
-    upstream: z
-      .strictObject({
-        url: httpUrl.default("https://qyapi.weixin.qq.com"),
-        timeoutMs: positiveInt.default(15000),
-      })
-      .prefault({}),
-    store: z.strictObject({ url: storeUrl.default("sqlite://./data/tokens.sqlite") }).prefault({}),
-    limits: z.strictObject({ maxBodyBytes: positiveInt.default(26214400) }).prefault({}),
-    log: z.strictObject({ level: z.enum(LOG_LEVELS).default("info") }).prefault({}),
-    corpid: z.string().min(1).optional(),
-    agents: z.record(agentName, AgentSchema),
-    routes: z.array(RouteSchema).default([]),
-    defaultAgent: z.string().optional(),
-  })
-  .superRefine((config, ctx) => {
-    const names = Object.keys(config.agents);
-    if (names.length === 0) ctx.addIssue({ code: "custom", path: ["agents"], message: "name at least one agent" });
-    const seenAgentids = new Map<number, string>();
-    for (const [name, agent] of Object.entries(config.agents)) {
-      if (agent.corpid === undefined && config.corpid === undefined) {
-        ctx.addIssue({ code: "custom", path: ["agents", name, "corpid"], message: "is required (or set a top-level corpid)" });
-      }
-      if (agent.agentid === undefined) continue;
-      const other = seenAgentids.get(agent.agentid);
-      if (other !== undefined) {
-        ctx.addIssue({ code: "custom", path: ["agents", name, "agentid"], message: `${agent.agentid} is also agent "${other}"'s` });
-      }
-      seenAgentids.set(agent.agentid, name);
+const FileConfigBase = z.strictObject({
+  listen: z.strictObject({ host: z.string().min(1).default("127.0.0.1"), port: port.default(8080) }).prefault({}),
+  upstream: z
+    .strictObject({
+      url: httpUrl.default("https://qyapi.weixin.qq.com"),
+      timeoutMs: positiveInt.default(15000),
+    })
+    .prefault({}),
+  store: z.strictObject({ url: storeUrl.default("sqlite://./data/tokens.sqlite") }).prefault({}),
+  limits: z.strictObject({ maxBodyBytes: positiveInt.default(26214400) }).prefault({}),
+  log: z.strictObject({ level: z.enum(LOG_LEVELS).default("info") }).prefault({}),
+  admin: z.strictObject({ key: secret("key").optional() }).prefault({}),
+  corpid: z.string().min(1).optional(),
+  agents: z.record(agentName, AgentSchema),
+  routes: z.array(RouteSchema).default([]),
+  defaultAgent: z.string().optional(),
+});
+
+export const FileConfigSchema = FileConfigBase
+  // Runs even when a field is malformed, so every problem is reported at once.
+  .superRefine((config, ctx) => crossCheck(config, ctx), { when: () => true });
+
+type Issue = { path: (string | number)[]; message: string };
+
+/** Checks between fields. The input may be partly malformed: every access is guarded. */
+function crossCheck(
+  config: Partial<z.output<typeof FileConfigBase>>,
+  ctx: { addIssue(issue: Issue & { code: "custom" }): void },
+) {
+  const report = (path: Issue["path"], message: string) => ctx.addIssue({ code: "custom", path, message });
+  const agents = isRecord(config.agents)
+    ? (config.agents as Record<string, Partial<z.output<typeof AgentSchema>>>)
+    : {};
+  const names = Object.keys(agents);
+  if (isRecord(config.agents) && names.length === 0) report(["agents"], "name at least one agent");
+  const seenAgentids = new Map<number, string>();
+  for (const [name, agent] of Object.entries(agents)) {
+    if (!isRecord(agent)) continue;
+    if (agent.corpid === undefined && config.corpid === undefined) {
+      report(["agents", name, "corpid"], "is required (or set a top-level corpid)");
     }
-    config.routes.forEach((route, index) => {
-      if (!names.includes(route.agent)) {
-        ctx.addIssue({ code: "custom", path: ["routes", index, "agent"], message: `names unknown agent "${route.agent}"` });
-      }
-    });
-    if (config.defaultAgent !== undefined && !names.includes(config.defaultAgent)) {
-      ctx.addIssue({ code: "custom", path: ["defaultAgent"], message: `names unknown agent "${config.defaultAgent}"` });
+    if (typeof agent.agentid !== "number") continue;
+    const other = seenAgentids.get(agent.agentid);
+    if (other !== undefined) report(["agents", name, "agentid"], `${agent.agentid} is also agent "${other}"'s`);
+    seenAgentids.set(agent.agentid, name);
+  }
+  (Array.isArray(config.routes) ? config.routes : []).forEach((route, index) => {
+    if (isRecord(route) && typeof route.agent === "string" && !names.includes(route.agent)) {
+      report(["routes", index, "agent"], `names unknown agent "${route.agent}"`);
     }
   });
+  if (typeof config.defaultAgent === "string" && !names.includes(config.defaultAgent)) {
+    report(["defaultAgent"], `names unknown agent "${config.defaultAgent}"`);
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
 
 export type FileConfig = z.infer<typeof FileConfigSchema>;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Fields that may instead be read from a file named by `<field>File` (Docker/Kubernetes secrets). */
+export const FILE_BACKED_FIELDS: readonly string[] = ["secret", "key"];
 
 /** One line per problem: "field.path: what is wrong". */
 export function describeIssues(error: z.ZodError): string[] {
@@ -115,7 +135,8 @@ export function describeIssues(error: z.ZodError): string[] {
     if (issue.code === "unrecognized_keys") {
       return issue.keys.map((key) => `${[...at, key].join(".")}: unknown key`);
     }
-    const missing = issue.code === "invalid_type" && issue.input === undefined;
+    const missing =
+      issue.code === "invalid_type" && issue.input === undefined && issue.message.startsWith("Invalid input");
     return [`${at.join(".") || "(top level)"}: ${missing ? "is required" : issue.message}`];
   });
 }

@@ -29,7 +29,12 @@ export class StaleConnection extends Error {}
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
 
 export interface Forwarder {
-  forward(req: IncomingMessage, res: ServerResponse, request: UpstreamRequest, signal: AbortSignal): Promise<UpstreamResponse>;
+  forward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    request: UpstreamRequest,
+    signal: AbortSignal,
+  ): Promise<UpstreamResponse>;
   close(): void;
 }
 

@@ -16,7 +16,8 @@ const PEEK_BYTES = 16 * 1024;
 
 export async function inspect(upstream: UpstreamResponse): Promise<Answer> {
   const { response } = upstream;
-  if (!isTextual(response.headers["content-type"])) return { ...upstream, head: [], complete: false, errcode: undefined };
+  if (!isTextual(response.headers["content-type"]))
+    return { ...upstream, head: [], complete: false, errcode: undefined };
   const { head, complete } = await peek(upstream, PEEK_BYTES);
   const errcode = errcodeOf(Buffer.concat(head), response.headers["content-encoding"], complete);
   return { ...upstream, head, complete, errcode };

@@ -13,7 +13,10 @@ export async function sendAnswer(
   signal: AbortSignal,
 ): Promise<void> {
   const { response } = answer;
-  res.writeHead(response.statusCode ?? 502, response.statusMessage, [...endToEnd(response.rawHeaders), ...extraHeaders]);
+  res.writeHead(response.statusCode ?? 502, response.statusMessage, [
+    ...endToEnd(response.rawHeaders),
+    ...extraHeaders,
+  ]);
   for (const chunk of answer.head) res.write(chunk);
   if (answer.complete) {
     res.end();
@@ -23,7 +26,9 @@ export async function sendAnswer(
     await pipeline(response, res);
   } catch (error) {
     if (signal.aborted) throw new ClientGone();
-    throw answer.failure() ?? new UpstreamUnreachable(`WeCom's answer broke off mid-body (${(error as Error).message})`);
+    throw (
+      answer.failure() ?? new UpstreamUnreachable(`WeCom's answer broke off mid-body (${(error as Error).message})`)
+    );
   }
 }
 

@@ -26,7 +26,13 @@ const JSON_ANSWER_LIMIT = 64 * 1024;
 export function createUpstream(url: URL, timeoutMs: number): Upstream {
   const secure = url.protocol === "https:";
   // Idle sockets are closed after `timeout`, before a server would drop them under us.
-  const options = { keepAlive: true, timeout: 15_000, maxSockets: 256, maxFreeSockets: 64, scheduling: "lifo" as const };
+  const options = {
+    keepAlive: true,
+    timeout: 15_000,
+    maxSockets: 256,
+    maxFreeSockets: 64,
+    scheduling: "lifo" as const,
+  };
   const agent = secure ? new https.Agent(options) : new http.Agent(options);
   const origin = new URL(url.origin);
   return {

@@ -41,7 +41,5 @@ function decodeSegment(segment: string): string {
 
 /** encodeURIComponent, but leaving the characters RFC 3986 allows in a path segment. */
 function encodeSegment(decoded: string): string {
-  return encodeURIComponent(decoded).replace(/%(24|26|2B|2C|3B|3D|3A|40)/g, (escape) =>
-    decodeURIComponent(escape),
-  );
+  return encodeURIComponent(decoded).replace(/%(24|26|2B|2C|3B|3D|3A|40)/g, (escape) => decodeURIComponent(escape));
 }

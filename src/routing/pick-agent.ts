@@ -37,7 +37,8 @@ export class Routing {
   pick(input: RoutingInput): AgentPick {
     const mount = this.config.mounts.find((m) => isUnder(input.path, m.prefix));
     const path = mount === undefined ? input.path : input.path.slice(mount.prefix.length) || "/";
-    if (TOKENLESS_PREFIXES.some((prefix) => path.startsWith(prefix))) return { agent: undefined, rule: "tokenless", path };
+    if (TOKENLESS_PREFIXES.some((prefix) => path.startsWith(prefix)))
+      return { agent: undefined, rule: "tokenless", path };
     // 1. X-WeCom-Agent
     if (input.headerAgent !== undefined) {
       const agent = this.config.agents.get(input.headerAgent.trim());

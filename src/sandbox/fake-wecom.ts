@@ -212,7 +212,9 @@ export class FakeWeCom {
       case "/cgi-bin/media/get":
         return this.mediaGet(req, url, res);
       default:
-        res.writeHead(404, { "content-type": JSON_TYPE }).end(JSON.stringify({ errcode: 404, errmsg: "sandbox: no such API" }));
+        res
+          .writeHead(404, { "content-type": JSON_TYPE })
+          .end(JSON.stringify({ errcode: 404, errmsg: "sandbox: no such API" }));
     }
   }
 
@@ -220,14 +222,18 @@ export class FakeWeCom {
     const corpid = url.searchParams.get("corpid") ?? "";
     const secret = url.searchParams.get("corpsecret") ?? "";
     const problem =
-      corpid === "" ? [41002, "corpid missing"] as const
-      : secret === "" ? [41004, "corpsecret missing"] as const
-      : !this.options.apps.some((a) => a.corpid === corpid) ? [40013, "invalid corpid"] as const
-      : undefined;
+      corpid === ""
+        ? ([41002, "corpid missing"] as const)
+        : secret === ""
+          ? ([41004, "corpsecret missing"] as const)
+          : !this.options.apps.some((a) => a.corpid === corpid)
+            ? ([40013, "invalid corpid"] as const)
+            : undefined;
     const app = this.options.apps.find((a) => a.corpid === corpid && a.secret === secret);
     const errcode = problem?.[0] ?? (app === undefined ? 40001 : 0);
     this.events.emit("gettoken", { ok: errcode === 0, errcode });
-    if (app === undefined || problem !== undefined) return this.answerJson(res, errcode, problem?.[1] ?? "invalid credential");
+    if (app === undefined || problem !== undefined)
+      return this.answerJson(res, errcode, problem?.[1] ?? "invalid credential");
     const { token, expiresAt } = this.currentToken(app);
     const expiresIn = Math.max(1, Math.round((expiresAt - this.now()) / 1000));
     this.answerJson(res, 0, "ok", { access_token: token, expires_in: expiresIn });
@@ -251,7 +257,8 @@ export class FakeWeCom {
   private authorize(url: URL, res: ServerResponse): FakeApp | undefined {
     const token = url.searchParams.get("access_token");
     if (token === null || token === "") return void this.answerJson(res, 41001, "access_token missing");
-    if (url.searchParams.getAll("access_token").length > 1) return void this.answerJson(res, 40014, "invalid access_token");
+    if (url.searchParams.getAll("access_token").length > 1)
+      return void this.answerJson(res, 40014, "invalid access_token");
     const issued = this.tokens.get(token);
     if (issued === undefined || issued.invalidated) return void this.answerJson(res, 40014, "invalid access_token");
     if (this.now() >= issued.expiresAt) return void this.answerJson(res, 42001, "access_token expired");
@@ -286,7 +293,11 @@ export class FakeWeCom {
     if (file === undefined) return this.answerJson(res, 44001, "empty media data");
     const mediaId = `up-${randomBytes(12).toString("hex")}`;
     this.media.set(mediaId, file);
-    this.answerJson(res, 0, "", { type: url.searchParams.get("type") ?? "file", media_id: mediaId, created_at: `${Math.floor(this.now() / 1000)}` });
+    this.answerJson(res, 0, "", {
+      type: url.searchParams.get("type") ?? "file",
+      media_id: mediaId,
+      created_at: `${Math.floor(this.now() / 1000)}`,
+    });
   }
 
   /** Uploaded files, or "gen-SIZE" synthetic ones of any size, with Range like WeCom's. */
@@ -336,7 +347,11 @@ export class FakeWeCom {
       case "/sandbox/stats":
         return reply({ gettoken: this.gettokenCalls, requests: this.received.length });
       default:
-        return this.answerJson(res, 404, "sandbox: control endpoints are /sandbox/invalidate, /sandbox/faults, /sandbox/stats");
+        return this.answerJson(
+          res,
+          404,
+          "sandbox: control endpoints are /sandbox/invalidate, /sandbox/faults, /sandbox/stats",
+        );
     }
   }
 

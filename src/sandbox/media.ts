@@ -31,7 +31,7 @@ export function syntheticStream(seed: string, start: number, end: number): Reada
       if (position >= end) return void this.push(null);
       const length = Math.min(size, end - position, 256 * 1024);
       const chunk = Buffer.allocUnsafe(length);
-      for (let filled = 0; filled < length; ) {
+      for (let filled = 0; filled < length;) {
         const offset = (position + filled) % BLOCK;
         filled += block.copy(chunk, filled, offset, Math.min(BLOCK, offset + length - filled));
       }
@@ -45,7 +45,7 @@ export function syntheticStream(seed: string, start: number, end: number): Reada
 export function syntheticBytes(seed: string, start: number, end: number): Buffer {
   const block = blockFor(seed);
   const out = Buffer.allocUnsafe(end - start);
-  for (let filled = 0; filled < out.length; ) {
+  for (let filled = 0; filled < out.length;) {
     const offset = (start + filled) % BLOCK;
     filled += block.copy(out, filled, offset, Math.min(BLOCK, offset + out.length - filled));
   }
@@ -77,7 +77,7 @@ export function mediaPart(body: Buffer, contentType: string | undefined): Upload
   const marker = boundary?.[1] ?? boundary?.[2];
   if (marker === undefined) return undefined;
   const delimiter = Buffer.from(`--${marker.trim()}`);
-  for (let at = body.indexOf(delimiter); at !== -1; ) {
+  for (let at = body.indexOf(delimiter); at !== -1;) {
     const next = body.indexOf(delimiter, at + delimiter.length);
     if (next === -1) break;
     const part = body.subarray(at + delimiter.length + 2, next - 2); // skip CRLF after marker and before next

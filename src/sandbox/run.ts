@@ -49,7 +49,12 @@ function appsOf(config: Config) {
 
 function banner(proxy: string, wecom: string, config: Config): string {
   const agentid = [...config.agents.values()].find((agent) => agent.agentid !== undefined)?.agentid ?? 1000002;
-  const message = JSON.stringify({ touser: "zhangsan", msgtype: "text", agentid, text: { content: "hello from the sandbox" } });
+  const message = JSON.stringify({
+    touser: "zhangsan",
+    msgtype: "text",
+    agentid,
+    text: { content: "hello from the sandbox" },
+  });
   return `
 wecom-proxy sandbox: the proxy in front of a fake WeCom (nothing leaves this machine)
   proxy:      ${proxy}

@@ -60,11 +60,23 @@ async function serve(rt: Runtime, req: IncomingMessage, res: ServerResponse, lin
   }
   const body = await readBody(req, rt.config.limits.maxBodyBytes);
   const headerAgent = req.headers["x-wecom-agent"];
-  const pick = rt.routing.pick({ path, rawQuery, body, headerAgent: Array.isArray(headerAgent) ? headerAgent[0] : headerAgent });
+  const pick = rt.routing.pick({
+    path,
+    rawQuery,
+    body,
+    headerAgent: Array.isArray(headerAgent) ? headerAgent[0] : headerAgent,
+  });
   line.agent = pick.agent?.name;
   const hasBody = req.headers["content-length"] !== undefined || req.headers["transfer-encoding"] !== undefined;
   const outgoing = runPasses(
-    { method: req.method ?? "GET", path: pick.path, rawQuery, headers: req.headersDistinct as Record<string, string[]>, body, hasBody },
+    {
+      method: req.method ?? "GET",
+      path: pick.path,
+      rawQuery,
+      headers: req.headersDistinct as Record<string, string[]>,
+      body,
+      hasBody,
+    },
     rt.passes,
   );
   const { answer, replayed } = await exchangeWithReplay({

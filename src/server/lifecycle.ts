@@ -13,7 +13,10 @@ export interface RunningServer {
 }
 
 export async function startServer(runtime: Runtime, host: string, port: number): Promise<RunningServer> {
-  const server = http.createServer({ requireHostHeader: false }, createRequestHandler(() => runtime));
+  const server = http.createServer(
+    { requireHostHeader: false },
+    createRequestHandler(() => runtime),
+  );
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => {

@@ -90,10 +90,12 @@ export class TokenSource {
 
   private refreshAhead(agent: AgentConfig, key: string): void {
     const fresh = (entry: TokenLease) => this.now() < refreshFrom(entry) && !sameLease(this.refused.get(key), entry);
-    this.flights.run(key, () => this.obtain(agent, key, fresh, "expired")).catch((error: unknown) => {
-      // The current token is still valid; the next request past the margin tries again.
-      this.options.log.warn({ agent: agent.name, err: describe(error) }, "refreshing a token ahead of expiry failed");
-    });
+    this.flights
+      .run(key, () => this.obtain(agent, key, fresh, "expired"))
+      .catch((error: unknown) => {
+        // The current token is still valid; the next request past the margin tries again.
+        this.options.log.warn({ agent: agent.name, err: describe(error) }, "refreshing a token ahead of expiry failed");
+      });
   }
 
   /** Memory, then the store, then WeCom. */
@@ -110,7 +112,7 @@ export class TokenSource {
       this.cache.set(key, stored);
       return stored;
     }
-    return this.fetch(agent, key, reason ?? (cached ?? stored ? "expired" : "cold"));
+    return this.fetch(agent, key, reason ?? ((cached ?? stored) ? "expired" : "cold"));
   }
 
   private async fetch(agent: AgentConfig, key: string, reason: RefreshReason): Promise<TokenLease> {
@@ -120,7 +122,10 @@ export class TokenSource {
     const obtainedAt = this.now();
     const entry = { token: fetched.token, obtainedAt, expiresAt: obtainedAt + fetched.expiresInSeconds * 1000 };
     this.cache.set(key, entry);
-    this.options.log.info({ agent: agent.name, reason, expiresIn: fetched.expiresInSeconds }, "fetched a new access_token");
+    this.options.log.info(
+      { agent: agent.name, reason, expiresIn: fetched.expiresInSeconds },
+      "fetched a new access_token",
+    );
     try {
       await this.options.store.set(key, entry, entry.expiresAt);
     } catch (error) {
@@ -149,7 +154,10 @@ export class TokenSource {
           factor: 2,
           signal,
           onFailedAttempt: ({ error, attemptNumber }) =>
-            this.options.log.warn({ agent: agent.name, attempt: attemptNumber, err: describe(error) }, "gettoken failed"),
+            this.options.log.warn(
+              { agent: agent.name, attempt: attemptNumber, err: describe(error) },
+              "gettoken failed",
+            ),
         },
       );
     } catch (error) {
@@ -187,9 +195,7 @@ function refreshFrom(entry: TokenLease): number {
 
 function asTokenLease(value: unknown): TokenLease | undefined {
   const entry = value as Partial<TokenLease> | undefined;
-  return typeof entry?.token === "string" &&
-    typeof entry.obtainedAt === "number" &&
-    typeof entry.expiresAt === "number"
+  return typeof entry?.token === "string" && typeof entry.obtainedAt === "number" && typeof entry.expiresAt === "number"
     ? (entry as TokenLease)
     : undefined;
 }

@@ -47,6 +47,7 @@ export async function gettoken(
   if (typeof body.access_token !== "string" || body.access_token === "") {
     throw new UpstreamUnreachable("WeCom's gettoken answer has no access_token");
   }
-  const expiresIn = typeof body.expires_in === "number" && body.expires_in > 0 ? body.expires_in : TOKEN_LIFETIME_SECONDS;
+  const expiresIn =
+    typeof body.expires_in === "number" && body.expires_in > 0 ? body.expires_in : TOKEN_LIFETIME_SECONDS;
   return { token: body.access_token, expiresInSeconds: expiresIn };
 }

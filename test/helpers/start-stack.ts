@@ -71,7 +71,12 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const config = loaded.config;
   const logs = new LogCapture();
   const log = createLogger("debug", logs);
-  const deps: ProxyDeps = { log, now: clock.now, store: options.store, tokenRetry: options.tokenRetry ?? { retries: 2, minTimeout: 20 } };
+  const deps: ProxyDeps = {
+    log,
+    now: clock.now,
+    store: options.store,
+    tokenRetry: options.tokenRetry ?? { retries: 2, minTimeout: 20 },
+  };
   const start = async () => {
     const runtime = createRuntime(config, deps);
     return { runtime, server: await startServer(runtime, "127.0.0.1", 0) };

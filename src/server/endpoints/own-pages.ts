@@ -9,7 +9,12 @@ export interface OwnPagesContext {
   readonly store: Store;
 }
 
-export async function serveOwnPage(path: string, req: IncomingMessage, res: ServerResponse, ctx: OwnPagesContext): Promise<void> {
+export async function serveOwnPage(
+  path: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+  ctx: OwnPagesContext,
+): Promise<void> {
   const page = PAGES.get(path);
   if (page === undefined) throw new NotFound(`no page ${path}; the proxy's own pages are /-/healthy and /-/ready`);
   if (req.method !== "GET" && req.method !== "HEAD") throw new MethodNotAllowed(`${path} takes GET`);
