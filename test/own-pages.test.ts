@@ -88,3 +88,35 @@ describe("/-/ pages", () => {
     expect(reply.json()["errcode"]).toBe(9405001);
   });
 });
+
+describe("the admin key", () => {
+  const withAdminKey = (config: Record<string, unknown>) => (config["admin"] = { key: "admin-key-0123456789" });
+
+  test("/-/metrics is open when no admin key is configured", async ({ stack }) => {
+    const reply = await request(`${stack.proxyUrl}/-/metrics`);
+    expect(reply.status).toBe(200);
+    expect(reply.headers["content-type"]).toMatch(/^text\/plain/);
+    expect(reply.body.toString()).toContain("process_cpu_user_seconds_total");
+  });
+
+  test("with an admin key, /-/metrics needs it and health pages stay open", async () => {
+    const stack = await startStack({ configure: withAdminKey });
+    try {
+      expect((await request(`${stack.proxyUrl}/-/metrics`)).status).toBe(401);
+      const wrong = await request(`${stack.proxyUrl}/-/metrics`, { headers: { authorization: "Bearer nope" } });
+      expect(wrong.status).toBe(401);
+      expect(wrong.json()).toMatchObject({ errcode: 9401001 });
+      const malformed = await request(`${stack.proxyUrl}/-/metrics`, { headers: { authorization: "Basic YWRtaW4=" } });
+      expect(malformed.json()["errmsg"]).toMatch(/malformed Authorization header/);
+      const right = await request(`${stack.proxyUrl}/-/metrics`, {
+        headers: { authorization: "Bearer admin-key-0123456789" },
+      });
+      expect(right.status).toBe(200);
+      expect((await request(`${stack.proxyUrl}/-/healthy`)).status).toBe(200);
+      expect((await request(`${stack.proxyUrl}/-/ready`)).status).toBe(200);
+      expect(stack.logs.text()).not.toContain("admin-key-0123456789");
+    } finally {
+      await stack.close();
+    }
+  });
+});

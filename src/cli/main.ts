@@ -2,6 +2,7 @@
 // argv → config → problems (one line each, no stack) or a running proxy.
 import { loadConfigFile } from "../config/load.js";
 import { createLogger } from "../log.js";
+import { createMetricsRegistry } from "../metrics.js";
 import { createRuntime } from "../server/create-proxy.js";
 import { startServer } from "../server/lifecycle.js";
 import { parseCliArgs } from "./args.js";
@@ -19,7 +20,7 @@ async function main(): Promise<number> {
   }
   const config = loaded.config;
   const log = createLogger(process.env["LOG_LEVEL"] ?? config.log.level);
-  const runtime = createRuntime(config, { log });
+  const runtime = createRuntime(config, { log, metrics: createMetricsRegistry() });
   const host = args.host ?? config.listen.host;
   const port = args.port ?? config.listen.port;
   let running;

@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from "node:crypto";
 import { inspect } from "node:util";
 
 /**
@@ -13,6 +14,12 @@ export class Secret {
 
   reveal(): string {
     return this.#value;
+  }
+
+  /** Constant-time comparison: neither the value nor its length leaks through timing. */
+  matches(candidate: string): boolean {
+    const digest = (value: string) => createHash("sha256").update(value).digest();
+    return timingSafeEqual(digest(this.#value), digest(candidate));
   }
 
   toString(): string {

@@ -1,6 +1,7 @@
 // Wiring: config → store, tokens, upstream, routing → one request handler.
 import type { Config } from "../config/load.js";
 import type { Logger } from "../log.js";
+import { createMetricsRegistry, type Registry } from "../metrics.js";
 import { createForwarder, type Forwarder } from "../proxy/forward.js";
 import { frameForUpstream } from "../proxy/outgoing/frame-for-upstream.js";
 import { stripClientAddress } from "../proxy/outgoing/strip-client-address.js";
@@ -21,12 +22,15 @@ export interface ProxyDeps {
   /** Overrides store.url (tests inject failing stores). */
   readonly store?: Store;
   readonly tokenRetry?: TokenSourceOptions["retry"];
+  /** The process's metrics; a configuration reload keeps the same registry. */
+  readonly metrics?: Registry;
 }
 
 /** Everything a request needs, built once per configuration. */
 export interface Runtime {
   readonly config: Config;
   readonly log: Logger;
+  readonly metrics: Registry;
   readonly store: Store;
   readonly tokens: TokenSource;
   readonly upstream: Upstream;
@@ -51,6 +55,7 @@ export function createRuntime(config: Config, deps: ProxyDeps): Runtime {
   return {
     config,
     log: deps.log,
+    metrics: deps.metrics ?? createMetricsRegistry(),
     store,
     tokens,
     upstream,

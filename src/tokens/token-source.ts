@@ -14,6 +14,23 @@ export type RefreshReason = "cold" | "expired" | "invalidated";
 
 export type FetchToken = (agent: AgentConfig, signal: AbortSignal) => Promise<FetchedToken>;
 
+/** Hooks for metrics; the token source works the same without them. */
+export interface TokenObserver {
+  /** A token was fetched from WeCom. */
+  fetched?(agent: AgentConfig, reason: RefreshReason): void;
+  /** One gettoken attempt failed; `errcode` is WeCom's answer when there was one. */
+  gettokenFailed?(agent: AgentConfig, errcode: number | undefined): void;
+}
+
+/** What /-/tokens shows of an agent: never the token. */
+export interface TokenStatus {
+  readonly cached: boolean;
+  readonly expiresAt: number | undefined;
+  readonly lastRefresh: { readonly at: number; readonly reason: RefreshReason } | undefined;
+  readonly lastError:
+    { readonly at: number; readonly errcode: number | undefined; readonly errmsg: string } | undefined;
+}
+
 export interface TokenSourceOptions {
   readonly store: Store;
   readonly fetchToken: FetchToken;
@@ -23,6 +40,7 @@ export interface TokenSourceOptions {
   readonly rejectionMemoryMs?: number;
   /** p-retry settings for transient gettoken failures. */
   readonly retry?: { readonly retries: number; readonly minTimeout: number };
+  readonly observer?: TokenObserver;
 }
 
 /** A token as handed out; (token, obtainedAt) identifies one fetch of it. */
@@ -45,6 +63,7 @@ export class TokenSource {
   /** The last lease WeCom refused per key: never handed out again. */
   private readonly refused = new Map<string, TokenLease>();
   private readonly lifetime = new AbortController();
+  private readonly history = new Map<string, Pick<TokenStatus, "lastRefresh" | "lastError">>();
   private readonly now: () => number;
 
   constructor(private readonly options: TokenSourceOptions) {
@@ -78,6 +97,19 @@ export class TokenSource {
       this.flights.run(key, () => this.obtain(agent, key, (entry) => this.isUsable(entry, key), "invalidated")),
       signal,
     );
+  }
+
+  status(agent: AgentConfig): TokenStatus {
+    const key = tokenKey(agent);
+    const cached = this.cache.get(key);
+    const usable = cached !== undefined && this.isUsable(cached, key);
+    const history = this.history.get(key);
+    return {
+      cached: usable,
+      expiresAt: usable ? cached.expiresAt : undefined,
+      lastRefresh: history?.lastRefresh,
+      lastError: history?.lastError,
+    };
   }
 
   close(): void {
@@ -162,6 +194,7 @@ export class TokenSource {
       );
     } catch (error) {
       if (!(error instanceof GettokenRejected)) throw asTransientFailure(agent, error);
+      this.attemptFailed(agent, key, error, 1); // p-retry reports no AbortError
       const rejection = new CredentialsRejected(
         `WeCom rejected the credentials of agent "${agent.name}" at gettoken: errcode ${error.errcode} ` +
           `(${describeGettokenRejection(error.errcode)}); check its corpid and secret`,
@@ -171,6 +204,18 @@ export class TokenSource {
       this.options.log.error({ agent: agent.name, errcode: error.errcode }, "WeCom rejected an agent's credentials");
       throw rejection;
     }
+  }
+
+  private attemptFailed(agent: AgentConfig, key: string, error: Error, attempt: number): void {
+    const errcode = error instanceof GettokenRejected ? error.errcode : error instanceof GettokenBusy ? -1 : undefined;
+    const errmsg = error instanceof GettokenRejected ? error.errmsg : error.message;
+    this.remember(key, { lastError: { at: this.now(), errcode, errmsg } });
+    this.options.observer?.gettokenFailed?.(agent, errcode);
+    this.options.log.warn({ agent: agent.name, attempt, errcode, err: errmsg }, "gettoken failed");
+  }
+
+  private remember(key: string, event: Pick<TokenStatus, "lastRefresh"> | Pick<TokenStatus, "lastError">): void {
+    this.history.set(key, { ...this.history.get(key), ...event } as Pick<TokenStatus, "lastRefresh" | "lastError">);
   }
 }
 

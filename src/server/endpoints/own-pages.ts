@@ -1,13 +1,33 @@
-// Paths under /-/ are the proxy's own (DESIGN §7).
+// Paths under /-/ are the proxy's own (DESIGN §7). Health pages are open; the others take
+// the admin key when one is configured (DESIGN §6a).
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { MethodNotAllowed, NotFound } from "../../errors.js";
+import type { Secret } from "../../config/secret.js";
+import { MethodNotAllowed, NotFound, Unauthenticated } from "../../errors.js";
+import type { Registry } from "../../metrics.js";
 import type { Store } from "../../tokens/store.js";
+import { bearerOf } from "../bearer.js";
 import { healthy } from "./healthy.js";
+import { metrics } from "./metrics.js";
 import { ready } from "./ready.js";
 
 export interface OwnPagesContext {
   readonly store: Store;
+  readonly metrics: Registry;
+  readonly config: { readonly admin: { readonly key: Secret | undefined } };
 }
+
+interface Page {
+  readonly methods: readonly string[];
+  /** Reachable without the admin key (health checks run without credentials). */
+  readonly open?: boolean;
+  serve(res: ServerResponse, ctx: OwnPagesContext, req: IncomingMessage): void | Promise<void>;
+}
+
+const PAGES = new Map<string, Page>([
+  ["/-/healthy", { methods: ["GET", "HEAD"], open: true, serve: (res) => healthy(res) }],
+  ["/-/ready", { methods: ["GET", "HEAD"], open: true, serve: (res, ctx) => ready(res, ctx.store) }],
+  ["/-/metrics", { methods: ["GET"], serve: (res, ctx) => metrics(res, ctx.metrics) }],
+]);
 
 export async function serveOwnPage(
   path: string,
@@ -16,12 +36,21 @@ export async function serveOwnPage(
   ctx: OwnPagesContext,
 ): Promise<void> {
   const page = PAGES.get(path);
-  if (page === undefined) throw new NotFound(`no page ${path}; the proxy's own pages are /-/healthy and /-/ready`);
-  if (req.method !== "GET" && req.method !== "HEAD") throw new MethodNotAllowed(`${path} takes GET`);
-  await page(res, ctx);
+  if (page === undefined)
+    throw new NotFound(`no page ${path}; the proxy's own pages are ${[...PAGES.keys()].join(", ")}`);
+  if (page.open !== true) checkAdmin(req, ctx.config.admin.key);
+  if (!page.methods.includes(req.method ?? ""))
+    throw new MethodNotAllowed(`${path} takes ${page.methods.join(" or ")}`);
+  await page.serve(res, ctx, req);
 }
 
-const PAGES = new Map<string, (res: ServerResponse, ctx: OwnPagesContext) => void | Promise<void>>([
-  ["/-/healthy", (res) => healthy(res)],
-  ["/-/ready", (res, ctx) => ready(res, ctx.store)],
-]);
+function checkAdmin(req: IncomingMessage, key: Secret | undefined): void {
+  if (key === undefined) return;
+  const credential = bearerOf(req.headers);
+  if (credential.kind === "bearer" && key.matches(credential.value)) return;
+  throw new Unauthenticated(
+    credential.kind === "malformed"
+      ? "malformed Authorization header; send Authorization: Bearer ADMIN_KEY"
+      : "this page needs the admin key: send Authorization: Bearer ADMIN_KEY",
+  );
+}
