@@ -46,15 +46,20 @@ export function loadConfigFile(file: string, options: LoadOptions = {}): LoadRes
   try {
     text = readFileSync(file, "utf8");
   } catch (error) {
-    return { ok: false, problems: [`${file}: cannot be read (${(error as NodeJS.ErrnoException).code ?? "error"})`] };
+    return { ok: false, problems: [`cannot be read (${(error as NodeJS.ErrnoException).code ?? "error"})`] };
   }
   return loadConfigText(text, { baseDir: path.dirname(path.resolve(file)), ...options });
 }
 
 export function loadConfigText(text: string, options: LoadOptions = {}): LoadResult {
-  const document = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (document.errors.length > 0) {
-    return { ok: false, problems: document.errors.map((e) => `YAML line ${e.linePos?.[0]?.line ?? "?"}: ${e.code}`) };
+    // The first line of yaml's message only: the rest quotes the file, secrets included.
+    const describe = (message: string) => (message.split("\n")[0] ?? "").replace(/ at line \d+, column \d+:?$/, "");
+    return {
+      ok: false,
+      problems: document.errors.map((e) => `YAML line ${e.linePos?.[0]?.line ?? "?"}: ${describe(e.message)}`),
+    };
   }
   const problems: string[] = [];
   const raw = interpolate(document.toJS(), [], options.env ?? process.env, problems) ?? {};

@@ -44,7 +44,8 @@ type AttachOptions = httpProxy.ServerOptions & { [ATTACH]?: (proxyReq: ClientReq
 
 export function createForwarder(upstream: Upstream): Forwarder {
   const proxy = httpProxy.createProxyServer({
-    target: upstream.origin.href,
+    // A URL object: http-proxy would parse a string again on every request.
+    target: upstream.origin,
     agent: upstream.agent,
     selfHandleResponse: true,
     xfwd: false,

@@ -10,8 +10,8 @@ const FORBIDDEN_ESCAPE = /%(?:2f|5c|00)/i;
  * Encoded slashes, backslashes and NUL are rejected: they are how routing checks get bypassed.
  */
 export function normalizePath(rawPath: string): string {
-  if (PLAIN_PATH.test(rawPath)) return rawPath;
   if (!rawPath.startsWith("/")) throw new BadRequest("malformed path: it must start with /");
+  if (PLAIN_PATH.test(rawPath)) return rawPath;
   const segments: string[] = [];
   const raw = rawPath.split("/").slice(1);
   raw.forEach((segment) => {

@@ -219,10 +219,17 @@ export class TokenSource {
   }
 }
 
-/** Store key: per (corpid, secret), without the secret itself. */
+const tokenKeys = new WeakMap<object, string>();
+
+/** Store key: per (corpid, secret), without the secret itself. Computed once per agent. */
 export function tokenKey(agent: Pick<AgentConfig, "corpid" | "secret">): string {
-  const digest = createHash("sha256").update(`${agent.corpid}\n${agent.secret.reveal()}`).digest("hex");
-  return `token:${digest.slice(0, 40)}`;
+  let key = tokenKeys.get(agent);
+  if (key === undefined) {
+    const digest = createHash("sha256").update(`${agent.corpid}\n${agent.secret.reveal()}`).digest("hex");
+    key = `token:${digest.slice(0, 40)}`;
+    tokenKeys.set(agent, key);
+  }
+  return key;
 }
 
 function marginOf(entry: TokenLease): number {

@@ -1,0 +1,283 @@
+// DESIGN §2: the command line, over real processes. Needs `npm run build` (npm test runs it first).
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { request, type Reply } from "./helpers/http.js";
+
+const MAIN = fileURLToPath(new URL("../dist/src/cli/main.js", import.meta.url));
+/** Every wait is bounded: a hung process fails its test instead of the whole run. */
+const WAIT_MS = 8_000;
+const SECRET = "cli-test-secret-5c1d8e0b7a";
+
+interface Exit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
+/** A `node dist/src/cli/main.js` process, its output so far, and its exit. */
+class Cli {
+  stdout = "";
+  stderr = "";
+  readonly exit: Promise<Exit>;
+  private readonly child: ChildProcess;
+
+  constructor(args: readonly string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}) {
+    this.child = spawn(process.execPath, [MAIN, ...args], {
+      cwd: options.cwd ?? process.cwd(),
+      env: options.env ?? cliEnv(),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    this.child.stdout?.setEncoding("utf8").on("data", (chunk: string) => (this.stdout += chunk));
+    this.child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (this.stderr += chunk));
+    this.exit = new Promise((resolve, reject) => {
+      this.child.once("error", reject);
+      this.child.once("close", (code, signal) => resolve({ code, signal }));
+    });
+  }
+
+  get stderrLines(): string[] {
+    return this.stderr.split("\n").filter((line) => line !== "");
+  }
+
+  /** Its exit; rejects (and kills it) if it is still running after WAIT_MS. */
+  async exited(): Promise<Exit> {
+    try {
+      return await within(this.exit, `the process to exit (stdout: ${this.stdout}, stderr: ${this.stderr})`);
+    } catch (error) {
+      await this.kill();
+      throw error;
+    }
+  }
+
+  /** The first JSON line on stdout whose msg is `msg`. */
+  logLine(msg: string): Promise<Record<string, unknown>> {
+    const find = () =>
+      this.stdout
+        .split("\n")
+        .flatMap((line) =>
+          line.startsWith("{") && line.endsWith("}") ? [JSON.parse(line) as Record<string, unknown>] : [],
+        )
+        .find((entry) => entry["msg"] === msg);
+    const found = new Promise<Record<string, unknown>>((resolve, reject) => {
+      const check = () => {
+        const entry = find();
+        if (entry === undefined) return;
+        this.child.stdout?.off("data", check);
+        resolve(entry);
+      };
+      this.child.stdout?.on("data", check);
+      void this.exit.then(() => reject(new Error(`exited before logging "${msg}": ${this.stderr}`)));
+      check();
+    });
+    return within(found, `a "${msg}" line on stdout (stdout: ${this.stdout}, stderr: ${this.stderr})`);
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    this.child.kill(signal);
+  }
+
+  /** Teardown: kills this process if it still runs. */
+  async kill(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill("SIGKILL");
+      await this.exit.catch(() => undefined);
+    }
+  }
+}
+
+/** Runs the CLI until it exits on its own. */
+async function runToExit(args: readonly string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}) {
+  const cli = new Cli(args, options);
+  const exit = await cli.exited();
+  return { exit, stdout: cli.stdout, stderr: cli.stderr, stderrLines: cli.stderrLines };
+}
+
+function within<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${WAIT_MS} ms waiting for ${what}`)), WAIT_MS);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** The test run's environment, without the variables that would change what the CLI reads. */
+function cliEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env["WECOM_PROXY_CONFIG"];
+  delete env["LOG_LEVEL"];
+  return { ...env, ...extra };
+}
+
+let dir = "";
+beforeAll(() => {
+  if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run "npm run build" first (npm test does)`);
+  dir = mkdtempSync(path.join(tmpdir(), "wecom-proxy-cli-"));
+});
+afterAll(() => {
+  if (dir !== "") rmSync(dir, { recursive: true, force: true });
+});
+
+function writeConfig(name: string, yaml: string): string {
+  const file = path.join(dir, name);
+  writeFileSync(file, yaml);
+  return file;
+}
+
+const VALID = `
+listen: { host: 127.0.0.1, port: 0 }
+upstream: { url: "http://127.0.0.1:9" }
+store: { url: "memory://" }
+log: { level: trace }
+corpid: wwclitest0001
+agents:
+  contacts: { secret: ${SECRET} }
+`;
+
+/** What the CLI prints before each config problem. */
+const configPrefix = (file: string) => `wecom-proxy: config ${file}: `;
+
+describe("a broken configuration", () => {
+  let file = "";
+  let run: Awaited<ReturnType<typeof runToExit>>;
+
+  beforeAll(async () => {
+    file = writeConfig(
+      "broken.yaml",
+      `
+listen: { port: 70000 }
+upstream: { url: "ftp://qyapi.weixin.qq.com" }
+corpid: "\${WECOM_PROXY_TEST_UNSET_CORPID}"
+agnets: {}
+agents:
+  contacts: { secret: ${SECRET} }
+routes:
+  - { path: /cgi-bin/user/, agent: nobody }
+`,
+    );
+    run = await runToExit(["--config", file, "--host", "127.0.0.1", "--port", "0"]);
+  });
+
+  test("makes the process exit non-zero", () => {
+    expect(run.exit.signal).toBe(null);
+    expect(run.exit.code).not.toBe(0);
+  });
+
+  test("stops it before it listens", () => {
+    expect(run.stdout).not.toContain("listening");
+  });
+
+  test("is reported one line per problem, each naming its field", () => {
+    const fields = run.stderrLines.map((line) => {
+      expect(line.startsWith(configPrefix(file)), line).toBe(true);
+      const problem = line.slice(configPrefix(file).length);
+      return problem.slice(0, problem.indexOf(": "));
+    });
+    expect(fields.sort()).toEqual(["agnets", "corpid", "listen.port", "routes.0.agent", "upstream.url"]);
+  });
+
+  test("is reported without a stack trace", () => {
+    expect(run.stderr).not.toContain("    at ");
+  });
+
+  test("is reported without the secret", () => {
+    expect(`${run.stdout}${run.stderr}`).not.toContain(SECRET);
+  });
+});
+
+describe.concurrent("command-line flags and the config file's name", () => {
+  test("--port abc is a one-line error and a non-zero exit", async () => {
+    const file = writeConfig("port-abc.yaml", VALID);
+    const run = await runToExit(["--config", file, "--host", "127.0.0.1", "--port", "abc"]);
+    expect(run.exit.code).not.toBe(0);
+    expect(run.exit.code).not.toBe(null);
+    expect(run.stderrLines).toEqual([expect.stringMatching(/^wecom-proxy: .*--port.*abc/)]);
+  });
+
+  test("an unknown flag is a one-line error naming it, at most followed by the usage, and a non-zero exit", async () => {
+    const file = writeConfig("flag.yaml", VALID);
+    const run = await runToExit(["--config", file, "--host", "127.0.0.1", "--port", "0", "--verbose"]);
+    expect(run.exit.code).not.toBe(0);
+    expect(run.exit.code).not.toBe(null);
+    const [error, ...rest] = run.stderrLines;
+    expect(error).toMatch(/^wecom-proxy: .*--verbose/);
+    expect(rest.filter((line) => !line.startsWith("usage: "))).toEqual([]);
+    expect(run.stderr).not.toContain("    at ");
+  });
+
+  test("$WECOM_PROXY_CONFIG selects the file when --config is absent", async () => {
+    const fromEnv = writeConfig("env-only.yaml", `${VALID}onlyInEnvFile: 1\n`);
+    const run = await runToExit(["--port", "0"], { env: cliEnv({ WECOM_PROXY_CONFIG: fromEnv }) });
+    expect(run.exit.code).not.toBe(0);
+    expect(run.stderrLines).toEqual([`${configPrefix(fromEnv)}onlyInEnvFile: unknown key`]);
+  });
+
+  test("--config wins over $WECOM_PROXY_CONFIG", async () => {
+    const fromEnv = writeConfig("env-loses.yaml", `${VALID}onlyInEnvFile: 1\n`);
+    const fromFlag = writeConfig("flag-wins.yaml", `${VALID}onlyInFlagFile: 1\n`);
+    const run = await runToExit(["--config", fromFlag, "--port", "0"], {
+      env: cliEnv({ WECOM_PROXY_CONFIG: fromEnv }),
+    });
+    expect(run.exit.code).not.toBe(0);
+    expect(run.stderrLines).toEqual([`${configPrefix(fromFlag)}onlyInFlagFile: unknown key`]);
+  });
+
+  test("without either, config/wecom-proxy.yaml in the working directory is read, and its absence is one line", async () => {
+    const run = await runToExit(["--port", "0"], { cwd: dir });
+    expect(run.exit.code).not.toBe(0);
+    expect(run.exit.code).not.toBe(null);
+    expect(run.stderrLines).toEqual([expect.stringMatching(/^wecom-proxy: .*config\/wecom-proxy\.yaml.*ENOENT/)]);
+  });
+});
+
+describe("a valid configuration, started with --host 127.0.0.1 --port 0 and stopped with SIGTERM", () => {
+  let cli: Cli | undefined;
+  let listening: Record<string, unknown>;
+  let healthy: Reply;
+  let exit: Exit;
+  let afterExit: unknown;
+
+  beforeAll(async () => {
+    cli = new Cli(["--config", writeConfig("ok.yaml", VALID), "--host", "127.0.0.1", "--port", "0"]);
+    listening = await cli.logLine("listening");
+    const url = String(listening["url"]);
+    healthy = await within(request(`${url}/-/healthy`), "GET /-/healthy");
+    cli.signal("SIGTERM");
+    exit = await cli.exited();
+    afterExit = await within(
+      request(`${url}/-/healthy`).then(
+        (reply) => reply.status,
+        (error: NodeJS.ErrnoException) => error.code,
+      ),
+      "a request after exit",
+    );
+  });
+  afterAll(async () => {
+    await cli?.kill();
+  });
+
+  test("logs a JSON listening line on stdout with the URL it bound", () => {
+    expect(String(listening["url"])).toMatch(/^http:\/\/127\.0\.0\.1:[1-9]\d*$/);
+  });
+
+  test("answers GET /-/healthy with 200 and WeCom's ok", () => {
+    expect({ status: healthy.status, body: healthy.json() }).toEqual({
+      status: 200,
+      body: { errcode: 0, errmsg: "ok" },
+    });
+  });
+
+  test("exits 0 on SIGTERM", () => {
+    expect(exit).toEqual({ code: 0, signal: null });
+  });
+
+  test("no longer accepts connections once it has exited", () => {
+    expect(afterExit).toBe("ECONNREFUSED");
+  });
+
+  test("never prints the secret, even at log level trace", () => {
+    expect(`${cli?.stdout}${cli?.stderr}`).not.toContain(SECRET);
+  });
+});
