@@ -202,3 +202,42 @@ describe("the SQLite store", () => {
     }
   });
 });
+
+describe("token status", () => {
+  test("records the last refresh with its reason and the last gettoken error, never the token", async ({ stack }) => {
+    const contacts = stack.config.agents.get("contacts")!;
+    expect(stack.runtime.tokens.status(contacts)).toEqual({
+      cached: false,
+      expiresAt: undefined,
+      lastRefresh: undefined,
+      lastError: undefined,
+    });
+    stack.sandbox.addFault({ path: "/cgi-bin/gettoken", errcode: -1 });
+    await getJson(`${stack.proxyUrl}/cgi-bin/user/get?userid=zhangsan`);
+    const status = stack.runtime.tokens.status(contacts);
+    expect(status).toMatchObject({
+      cached: true,
+      lastRefresh: { reason: "cold" },
+      lastError: { errcode: -1, errmsg: expect.stringContaining("system busy") },
+    });
+    expect(status.expiresAt).toBe(status.lastRefresh!.at + 7200 * 1000);
+    expect(JSON.stringify(status)).not.toContain(stack.sandbox.issuedTokens()[0]);
+  });
+
+  test("records WeCom's errcode and errmsg when it rejects the credentials", async () => {
+    const stack = await startStack({
+      configure: (config) => {
+        (config["agents"] as Record<string, { secret: string }>)["contacts"]!.secret = "wrong-secret";
+      },
+    });
+    try {
+      await request(`${stack.proxyUrl}/cgi-bin/user/get?userid=zhangsan`);
+      expect(stack.runtime.tokens.status(stack.config.agents.get("contacts")!).lastError).toMatchObject({
+        errcode: 40001,
+        errmsg: expect.stringMatching(/^invalid credential/),
+      });
+    } finally {
+      await stack.close();
+    }
+  });
+});

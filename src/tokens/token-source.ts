@@ -154,6 +154,8 @@ export class TokenSource {
     const obtainedAt = this.now();
     const entry = { token: fetched.token, obtainedAt, expiresAt: obtainedAt + fetched.expiresInSeconds * 1000 };
     this.cache.set(key, entry);
+    this.remember(key, { lastRefresh: { at: obtainedAt, reason } });
+    this.options.observer?.fetched?.(agent, reason);
     this.options.log.info(
       { agent: agent.name, reason, expiresIn: fetched.expiresInSeconds },
       "fetched a new access_token",
@@ -185,11 +187,7 @@ export class TokenSource {
           minTimeout,
           factor: 2,
           signal,
-          onFailedAttempt: ({ error, attemptNumber }) =>
-            this.options.log.warn(
-              { agent: agent.name, attempt: attemptNumber, err: describe(error) },
-              "gettoken failed",
-            ),
+          onFailedAttempt: ({ error, attemptNumber }) => this.attemptFailed(agent, key, error, attemptNumber),
         },
       );
     } catch (error) {
