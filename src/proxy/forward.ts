@@ -83,6 +83,7 @@ function forwardOnce(
     const attach = (outgoing: ClientRequest) => {
       proxyReq = outgoing;
       outgoing.path = request.pathAndQuery; // http-proxy's urlJoin would collapse "//" in the query
+      // Node's parser only lets through header values that setHeader accepts, so this cannot throw.
       for (const name of outgoing.getHeaderNames()) outgoing.removeHeader(name);
       for (const [name, value] of Object.entries(request.headers)) outgoing.setHeader(name, value);
       outgoing.setTimeout(upstream.timeoutMs, () =>

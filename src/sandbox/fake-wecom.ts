@@ -58,6 +58,8 @@ interface IssuedToken {
 }
 
 const JSON_TYPE = "application/json; charset=UTF-8";
+/** How many received requests are kept for inspection (the newest; at most twice this many). */
+const RECEIVED_KEPT = 10_000;
 const USERS = new Map([
   ["zhangsan", { name: "张三", department: [1], position: "产品经理" }],
   ["lisi", { name: "李四", department: [1, 2], position: "工程师" }],
@@ -155,6 +157,7 @@ export class FakeWeCom {
     });
     if (url.pathname.startsWith("/sandbox/")) return this.control(url, body, res);
     this.received.push(received);
+    if (this.received.length > RECEIVED_KEPT * 2) this.received.splice(0, RECEIVED_KEPT); // bounded for long runs
     if (url.pathname === "/cgi-bin/gettoken") this.gettokenCalls += 1; // faulted ones too
     this.events.emit("request", received);
     const fault = this.takeFault(url.pathname);
