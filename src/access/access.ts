@@ -1,0 +1,154 @@
+// Who is calling and what they may do (DESIGN §6, §6a): gettoken for legacy apps, proxy-issued
+// tokens, client keys and source addresses. No forwarding here.
+import type { IncomingHttpHeaders } from "node:http";
+import type { AgentConfig, ClientConfig, Config } from "../config/load.js";
+import { Forbidden, Unauthenticated } from "../errors.js";
+import type { AgentScope, Routing } from "../routing/pick-agent.js";
+import { queryValue } from "../routing/request-target.js";
+import { bearerOf } from "../server/bearer.js";
+import { ACCESS_TOKEN_EXPIRED, GETTOKEN_PATH, INVALID_ACCESS_TOKEN } from "../wecom/errcodes.js";
+import { errorAnswer, type LocalAnswer } from "../wecom/local-answer.js";
+import { ClientDirectory } from "./client-directory.js";
+import { answerGettoken } from "./gettoken.js";
+import { isProxyToken, type IssuedTokens, type TokenBinding } from "./issued-tokens.js";
+
+export interface AdmitRequest {
+  /** Normalized, mount not yet stripped. */
+  readonly path: string;
+  readonly rawQuery: string;
+  readonly headers: IncomingHttpHeaders;
+  /** The TCP peer; never a client-supplied header (DESIGN §8). */
+  readonly remoteAddress: string | undefined;
+  readonly headerAgent: string | undefined;
+}
+
+/** An authenticated caller: the agents and paths it may use. */
+export interface Caller extends AgentScope {
+  /** Path prefixes it may call; undefined: every path. */
+  readonly paths: readonly string[] | undefined;
+}
+
+export type Admission =
+  /** The proxy answers itself, in WeCom's format (gettoken, an unknown or expired proxy token). */
+  | { readonly kind: "answer"; readonly answer: LocalAnswer; readonly client: string | undefined }
+  | {
+      readonly kind: "forward";
+      /** undefined when access control is off. */
+      readonly caller: Caller | undefined;
+      /** Rule 3 of DESIGN §4. */
+      readonly issuedAgent: AgentConfig | undefined;
+    };
+
+type AccessConfig = Pick<Config, "agents" | "clients" | "acceptAgentSecrets">;
+
+export class Access {
+  private readonly directory: ClientDirectory | undefined;
+
+  constructor(
+    private readonly config: AccessConfig,
+    private readonly routing: Routing,
+    private readonly issued: IssuedTokens,
+  ) {
+    this.directory = config.clients === undefined ? undefined : new ClientDirectory(config.clients);
+  }
+
+  async admit(request: AdmitRequest): Promise<Admission> {
+    const located = this.routing.locate(request.path, request.headerAgent);
+    if (located.path === GETTOKEN_PATH) {
+      const { answer, client } = await answerGettoken(
+        { config: this.config, directory: this.directory, issued: this.issued },
+        { rawQuery: request.rawQuery, explicitAgent: located.explicitAgent, ip: request.remoteAddress },
+      );
+      return { kind: "answer", answer, client };
+    }
+    const presented = queryValue(request.rawQuery, "access_token");
+    const fromToken =
+      presented !== undefined && isProxyToken(presented) ? await this.tokenHolder(presented, request) : undefined;
+    if (fromToken?.kind === "answer") return fromToken;
+    if (this.directory === undefined) return { kind: "forward", caller: undefined, issuedAgent: fromToken?.agent };
+    const byKey = this.clientByBearer(request.headers);
+    if (fromToken !== undefined) {
+      if (byKey !== undefined && byKey.name !== fromToken.caller.name) {
+        throw new Forbidden(
+          `this access_token was issued to "${fromToken.caller.name}", not to client "${byKey.name}"`,
+        );
+      }
+      return { kind: "forward", caller: fromToken.caller, issuedAgent: fromToken.agent };
+    }
+    const client = byKey ?? this.directory.byAddress(request.remoteAddress);
+    if (client === undefined) {
+      throw new Unauthenticated(
+        "this proxy serves its configured clients only: send Authorization: Bearer CLIENT_KEY, " +
+          "an access_token from /cgi-bin/gettoken with your client key, or call from your client's cidrs",
+      );
+    }
+    return { kind: "forward", caller: callerOf(client), issuedAgent: undefined };
+  }
+
+  /** The agent and caller a proxy-issued token stands for, or WeCom's answer that it is no good. */
+  private async tokenHolder(
+    token: string,
+    request: AdmitRequest,
+  ): Promise<
+    | { readonly kind: "answer"; readonly answer: LocalAnswer; readonly client: undefined }
+    | { readonly kind: "holder"; readonly agent: AgentConfig; readonly caller: Caller }
+  > {
+    const found = await this.issued.lookup(token);
+    const refuse = (errcode: number, text: string, hint: string) => ({
+      kind: "answer" as const,
+      answer: errorAnswer(errcode, text, hint, request.remoteAddress),
+      client: undefined,
+    });
+    if (found.status === "expired") {
+      return refuse(ACCESS_TOKEN_EXPIRED, "access_token expired", "this proxy-issued token expired; call gettoken");
+    }
+    const holder = found.status === "valid" ? this.holderOf(found.binding) : undefined;
+    // A token the configuration no longer backs is unknown: the app's SDK fetches a new one.
+    if (holder === undefined) {
+      return refuse(INVALID_ACCESS_TOKEN, "invalid access_token", "this proxy-issued token is unknown; call gettoken");
+    }
+    return { kind: "holder", ...holder };
+  }
+
+  private holderOf(binding: TokenBinding): { agent: AgentConfig; caller: Caller } | undefined {
+    const agent = this.config.agents.get(binding.agent);
+    if (agent === undefined) return undefined;
+    if (binding.client === undefined) {
+      // Issued for an agent's own secret: with access control, only while the config accepts those.
+      if (this.config.clients !== undefined && !this.config.acceptAgentSecrets) return undefined;
+      return { agent, caller: agentSecretCaller(agent) };
+    }
+    const client = this.config.clients?.get(binding.client);
+    if (this.config.clients !== undefined && client === undefined) return undefined;
+    return { agent, caller: client === undefined ? agentSecretCaller(agent) : callerOf(client) };
+  }
+
+  private clientByBearer(headers: IncomingHttpHeaders): ClientConfig | undefined {
+    const credential = bearerOf(headers);
+    if (credential.kind === "none") return undefined;
+    if (credential.kind === "malformed") {
+      throw new Unauthenticated("malformed Authorization header; send Authorization: Bearer CLIENT_KEY");
+    }
+    const client = this.directory?.byKey(credential.value);
+    if (client === undefined) throw new Unauthenticated("the key in Authorization: Bearer belongs to no client");
+    return client;
+  }
+}
+
+/** Path prefixes are matched by whole segments: /cgi-bin/message allows /cgi-bin/message/send. */
+export function checkPath(caller: Caller | undefined, path: string): void {
+  if (caller?.paths === undefined) return;
+  const allowed = caller.paths.some(
+    (prefix) => path === prefix || path.startsWith(prefix.endsWith("/") ? prefix : `${prefix}/`),
+  );
+  if (!allowed) throw new Forbidden(`client "${caller.name}" may not call ${path}`);
+}
+
+export function callerOf(client: ClientConfig): Caller {
+  return { name: client.name, agents: client.agents, paths: client.paths };
+}
+
+/** A legacy app that presented an agent's own secret: that agent, every path. */
+export function agentSecretCaller(agent: AgentConfig): Caller {
+  return { name: `agent:${agent.name}`, agents: [agent], paths: undefined };
+}
