@@ -46,7 +46,7 @@ export class TicketSource {
         signal,
       ));
     if (!("ticket" in ticket)) return ticket;
-    const expiresIn = Math.max(1, Math.floor((ticket.expiresAt - this.now()) / 1000));
+    const expiresIn = Math.max(1, Math.round((ticket.expiresAt - this.now()) / 1000));
     return okAnswer({ ticket: ticket.ticket, expires_in: expiresIn });
   }
 
