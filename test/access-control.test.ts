@@ -1,5 +1,7 @@
 // DESIGN §6a: with clients:, every API request authenticates as one client and stays within
 // the agents and paths that client may use.
+import { once } from "node:events";
+import http from "node:http";
 import { describe, expect, test } from "vitest";
 import { Access } from "../src/access/access.js";
 import { IssuedTokens } from "../src/access/issued-tokens.js";
@@ -123,6 +125,27 @@ describe("authentication", () => {
     });
     await request(`${stack.proxyUrl}/cgi-bin/message/send`, { body: MESSAGE, headers: bearer(stack.keys.billing) });
     expect(stack.logs.requests().at(-1)).toMatchObject({ client: "billing", agent: "notify" });
+  });
+
+  test("an unauthenticated request is refused before its body is read, and the connection closed", async () => {
+    const stack = await startLegacyStack({ clients: CLIENTS });
+    const target = new URL(`${stack.proxyUrl}/cgi-bin/media/upload?type=file`);
+    const req = http.request({
+      host: target.hostname,
+      port: target.port,
+      path: `${target.pathname}${target.search}`,
+      method: "POST",
+      headers: { "content-type": "application/octet-stream", "content-length": 20 * 1024 * 1024 },
+      agent: false,
+    });
+    req.on("error", () => {}); // the proxy hangs up on the unsent body; the answer is what counts
+    req.flushHeaders(); // headers only: the 20 MB body is never sent
+    const [res] = (await once(req, "response")) as [http.IncomingMessage];
+    expect(res.statusCode).toBe(401);
+    expect(res.headers["connection"]).toBe("close");
+    res.resume();
+    req.destroy();
+    expect(stack.sandbox.received).toHaveLength(0);
   });
 
   test("health pages need no client credentials", async () => {

@@ -63,16 +63,17 @@ async function serve(rt: Runtime, req: IncomingMessage, res: ServerResponse, lin
     res.setHeader("x-request-id", line.reqId);
     return serveOwnPage(path, req, res, rt);
   }
-  const body = await readBody(req, rt.config.limits.maxBodyBytes);
   const agentHeader = req.headers["x-wecom-agent"];
   const headerAgent = Array.isArray(agentHeader) ? agentHeader[0] : agentHeader;
   const remoteAddress = req.socket.remoteAddress;
+  // Before the body is read: a caller who may not use the proxy makes it buffer nothing.
   const admission = await rt.access.admit({ path, rawQuery, headers: req.headers, remoteAddress, headerAgent });
   if (admission.kind === "answer") {
     line.client = admission.client;
     return answerLocally(res, line, admission.answer);
   }
   line.client = admission.caller?.name;
+  const body = await readBody(req, rt.config.limits.maxBodyBytes);
   const pick = rt.routing.pick({
     path,
     rawQuery,
@@ -131,7 +132,7 @@ function renderError(rt: Runtime, res: ServerResponse, reqId: string, error: unk
   }
   // An unread body would otherwise be parsed as the next request on this connection.
   const headers: Record<string, string> = { "x-request-id": reqId };
-  if (error instanceof BodyTooLarge) headers["connection"] = "close";
+  if (error instanceof BodyTooLarge || !res.req.complete) headers["connection"] = "close";
   sendJson(res, proxyError.status, proxyError, headers);
   return proxyError.status;
 }
