@@ -3,11 +3,12 @@
 import type { IncomingHttpHeaders } from "node:http";
 import type { AgentConfig, ClientConfig, Config } from "../config/load.js";
 import { Forbidden, Unauthenticated } from "../errors.js";
-import type { AgentScope, Routing } from "../routing/pick-agent.js";
+import type { Routing } from "../routing/pick-agent.js";
 import { queryValue } from "../routing/request-target.js";
 import { bearerOf } from "../server/bearer.js";
 import { ACCESS_TOKEN_EXPIRED, GETTOKEN_PATH, INVALID_ACCESS_TOKEN } from "../wecom/errcodes.js";
 import { errorAnswer, type LocalAnswer } from "../wecom/local-answer.js";
+import { agentSecretCaller, callerOf, type Caller } from "./caller.js";
 import { ClientDirectory } from "./client-directory.js";
 import { answerGettoken } from "./gettoken.js";
 import { isProxyToken, type IssuedTokens, type TokenBinding } from "./issued-tokens.js";
@@ -22,15 +23,15 @@ export interface AdmitRequest {
   readonly headerAgent: string | undefined;
 }
 
-/** An authenticated caller: the agents and paths it may use. */
-export interface Caller extends AgentScope {
-  /** Path prefixes it may call; undefined: every path. */
-  readonly paths: readonly string[] | undefined;
+/** The proxy answers itself, in WeCom's format (gettoken, an unknown or expired proxy token). */
+export interface LocalAdmission {
+  readonly kind: "answer";
+  readonly answer: LocalAnswer;
+  readonly client: string | undefined;
 }
 
 export type Admission =
-  /** The proxy answers itself, in WeCom's format (gettoken, an unknown or expired proxy token). */
-  | { readonly kind: "answer"; readonly answer: LocalAnswer; readonly client: string | undefined }
+  | LocalAdmission
   | {
       readonly kind: "forward";
       /** undefined when access control is off. */
@@ -40,6 +41,13 @@ export type Admission =
     };
 
 type AccessConfig = Pick<Config, "agents" | "clients" | "acceptAgentSecrets">;
+
+/** What a valid proxy-issued token stands for. */
+interface TokenHolder {
+  readonly kind: "holder";
+  readonly agent: AgentConfig;
+  readonly caller: Caller;
+}
 
 export class Access {
   private readonly directory: ClientDirectory | undefined;
@@ -86,16 +94,10 @@ export class Access {
   }
 
   /** The agent and caller a proxy-issued token stands for, or WeCom's answer that it is no good. */
-  private async tokenHolder(
-    token: string,
-    request: AdmitRequest,
-  ): Promise<
-    | { readonly kind: "answer"; readonly answer: LocalAnswer; readonly client: undefined }
-    | { readonly kind: "holder"; readonly agent: AgentConfig; readonly caller: Caller }
-  > {
+  private async tokenHolder(token: string, request: AdmitRequest): Promise<TokenHolder | LocalAdmission> {
     const found = await this.issued.lookup(token);
-    const refuse = (errcode: number, text: string, hint: string) => ({
-      kind: "answer" as const,
+    const refuse = (errcode: number, text: string, hint: string): LocalAdmission => ({
+      kind: "answer",
       answer: errorAnswer(errcode, text, hint, request.remoteAddress),
       client: undefined,
     });
@@ -107,20 +109,20 @@ export class Access {
     if (holder === undefined) {
       return refuse(INVALID_ACCESS_TOKEN, "invalid access_token", "this proxy-issued token is unknown; call gettoken");
     }
-    return { kind: "holder", ...holder };
+    return holder;
   }
 
-  private holderOf(binding: TokenBinding): { agent: AgentConfig; caller: Caller } | undefined {
+  private holderOf(binding: TokenBinding): TokenHolder | undefined {
     const agent = this.config.agents.get(binding.agent);
     if (agent === undefined) return undefined;
     if (binding.client === undefined) {
       // Issued for an agent's own secret: with access control, only while the config accepts those.
       if (this.config.clients !== undefined && !this.config.acceptAgentSecrets) return undefined;
-      return { agent, caller: agentSecretCaller(agent) };
+      return { kind: "holder", agent, caller: agentSecretCaller(agent) };
     }
     const client = this.config.clients?.get(binding.client);
     if (this.config.clients !== undefined && client === undefined) return undefined;
-    return { agent, caller: client === undefined ? agentSecretCaller(agent) : callerOf(client) };
+    return { kind: "holder", agent, caller: client === undefined ? agentSecretCaller(agent) : callerOf(client) };
   }
 
   private clientByBearer(headers: IncomingHttpHeaders): ClientConfig | undefined {
@@ -133,22 +135,4 @@ export class Access {
     if (client === undefined) throw new Unauthenticated("the key in Authorization: Bearer belongs to no client");
     return client;
   }
-}
-
-/** Path prefixes are matched by whole segments: /cgi-bin/message allows /cgi-bin/message/send. */
-export function checkPath(caller: Caller | undefined, path: string): void {
-  if (caller?.paths === undefined) return;
-  const allowed = caller.paths.some(
-    (prefix) => path === prefix || path.startsWith(prefix.endsWith("/") ? prefix : `${prefix}/`),
-  );
-  if (!allowed) throw new Forbidden(`client "${caller.name}" may not call ${path}`);
-}
-
-export function callerOf(client: ClientConfig): Caller {
-  return { name: client.name, agents: client.agents, paths: client.paths };
-}
-
-/** A legacy app that presented an agent's own secret: that agent, every path. */
-export function agentSecretCaller(agent: AgentConfig): Caller {
-  return { name: `agent:${agent.name}`, agents: [agent], paths: undefined };
 }

@@ -6,6 +6,7 @@ import { Forbidden } from "../errors.js";
 import { queryValue } from "../routing/request-target.js";
 import { CORPID_MISSING, INVALID_CORPID, INVALID_CREDENTIAL, SECRET_MISSING } from "../wecom/errcodes.js";
 import { errorAnswer, okAnswer, type LocalAnswer } from "../wecom/local-answer.js";
+import { agentSecretCaller } from "./caller.js";
 import type { ClientDirectory } from "./client-directory.js";
 import type { IssuedTokens } from "./issued-tokens.js";
 
@@ -52,7 +53,7 @@ export async function answerGettoken(
   const issued = await context.issued.issue({ agent: grant.agent.name, client: grant.client?.name });
   return {
     answer: okAnswer({ access_token: issued.token, expires_in: issued.expiresInSeconds }),
-    client: grant.client?.name ?? (context.directory === undefined ? undefined : `agent:${grant.agent.name}`),
+    client: grant.client?.name ?? (context.directory === undefined ? undefined : agentSecretCaller(grant.agent).name),
   };
 }
 

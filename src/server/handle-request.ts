@@ -2,7 +2,7 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
-import { checkPath } from "../access/access.js";
+import { checkPath } from "../access/caller.js";
 import { BodyTooLarge, ClientGone, InternalError, ProxyError } from "../errors.js";
 import { runPasses } from "../proxy/pass.js";
 import { readBody } from "../proxy/read-body.js";

@@ -1,7 +1,7 @@
 // DESIGN §4 rule 3 and §6a: a proxy-issued token names its agent; a client's request is
 // routed among the client's agents only.
 import { describe, expect, test } from "vitest";
-import { checkPath, type Caller } from "../../src/access/access.js";
+import { checkPath, type Caller } from "../../src/access/caller.js";
 import { loadConfigText, type Config } from "../../src/config/load.js";
 import { BadRequest, Forbidden } from "../../src/errors.js";
 import { Routing, type RoutingInput } from "../../src/routing/pick-agent.js";
