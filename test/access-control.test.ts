@@ -5,9 +5,11 @@ import http from "node:http";
 import { describe, expect, test } from "vitest";
 import { Access } from "../src/access/access.js";
 import { IssuedTokens } from "../src/access/issued-tokens.js";
+import type { AgentConfig, ClientConfig, Config } from "../src/config/load.js";
+import { Secret } from "../src/config/secret.js";
 import { Routing } from "../src/routing/pick-agent.js";
 import { request } from "./helpers/http.js";
-import { startLegacyStack, type ClientKeys } from "./helpers/legacy.js";
+import { startLegacyStack, type ClientKeys, type LegacyStack } from "./helpers/legacy.js";
 import { CORP_A, NOTIFY_AGENTID } from "./helpers/start-stack.js";
 
 const MESSAGE = JSON.stringify({
@@ -311,24 +313,52 @@ describe("gettoken with clients", () => {
     expect(other.status).toBe(403);
   });
 
-  test("a token of a client the configuration no longer has gets 40014, so the SDK fetches a new one", async () => {
+  test.each([
+    ["the client is gone", (clients: Map<string, ClientConfig>) => clients.delete("billing")],
+    [
+      "the client's key was rotated",
+      (clients: Map<string, ClientConfig>) =>
+        clients.set("billing", { ...(clients.get("billing") as ClientConfig), key: new Secret("rotated-key") }),
+    ],
+    ["access control was turned off", undefined],
+  ])("a token whose key no longer counts gets 40014 (%s), so the SDK fetches a new one", async (_, change) => {
     const stack = await startLegacyStack({ clients: CLIENTS });
     const token = await stack.tokenFor(stack.keys.billing);
-    const reloaded = {
-      ...stack.config,
-      clients: new Map([...(stack.config.clients ?? [])].filter(([name]) => name !== "billing")),
-    };
-    const access = new Access(reloaded, new Routing(reloaded), new IssuedTokens(stack.runtime.store, stack.clock.now));
-    const admission = await access.admit({
-      path: "/cgi-bin/message/send",
-      rawQuery: `access_token=${token}`,
-      headers: {},
-      remoteAddress: "127.0.0.1",
-      headerAgent: undefined,
-    });
+    expect(await admitWith(stack, stack.config.clients, token)).toMatchObject({ kind: "forward" });
+    const clients = new Map(stack.config.clients);
+    change?.(clients);
+    const admission = await admitWith(stack, change === undefined ? undefined : clients, token);
+    expect(admission).toMatchObject({ kind: "answer", answer: { errcode: 40014 } });
+  });
+
+  test("a token obtained with an agent's secret stops counting when that secret changes", async () => {
+    const stack = await startLegacyStack();
+    const token = await stack.tokenFor(stack.secrets.notify);
+    const agents = new Map(stack.config.agents);
+    agents.set("notify", { ...(agents.get("notify") as AgentConfig), secret: new Secret("rotated-secret") });
+    const config = { ...stack.config, agents };
+    const access = new Access(config, new Routing(config), new IssuedTokens(stack.runtime.store, stack.clock.now));
+    const admission = await access.admit(admissionRequest(token));
     expect(admission).toMatchObject({ kind: "answer", answer: { errcode: 40014 } });
   });
 });
+
+/** What the proxy would make of `token` after a configuration change to `clients`. */
+function admitWith(stack: LegacyStack, clients: Config["clients"], token: string) {
+  const config = { ...stack.config, clients };
+  const access = new Access(config, new Routing(config), new IssuedTokens(stack.runtime.store, stack.clock.now));
+  return access.admit(admissionRequest(token));
+}
+
+function admissionRequest(token: string) {
+  return {
+    path: "/cgi-bin/message/send",
+    rawQuery: `access_token=${token}`,
+    headers: {},
+    remoteAddress: "127.0.0.1",
+    headerAgent: undefined,
+  };
+}
 
 describe("what reaches WeCom", () => {
   test("neither the client's key nor its proxy token reaches WeCom", async () => {

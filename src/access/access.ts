@@ -11,7 +11,7 @@ import { errorAnswer, type LocalAnswer } from "../wecom/local-answer.js";
 import { agentSecretCaller, callerOf, type Caller } from "./caller.js";
 import { ClientDirectory } from "./client-directory.js";
 import { answerGettoken } from "./gettoken.js";
-import { isProxyToken, type IssuedTokens, type TokenBinding } from "./issued-tokens.js";
+import { fingerprintOf, isProxyToken, type IssuedTokens, type TokenBinding } from "./issued-tokens.js";
 
 export interface AdmitRequest {
   /** Normalized, mount not yet stripped. */
@@ -112,17 +112,18 @@ export class Access {
     return holder;
   }
 
+  /** A token counts only while the key or secret it was obtained with is still accepted. */
   private holderOf(binding: TokenBinding): TokenHolder | undefined {
     const agent = this.config.agents.get(binding.agent);
     if (agent === undefined) return undefined;
     if (binding.client === undefined) {
-      // Issued for an agent's own secret: with access control, only while the config accepts those.
-      if (this.config.clients !== undefined && !this.config.acceptAgentSecrets) return undefined;
+      const accepted = this.config.clients === undefined || this.config.acceptAgentSecrets;
+      if (!accepted || fingerprintOf(agent.secret) !== binding.credential) return undefined;
       return { kind: "holder", agent, caller: agentSecretCaller(agent) };
     }
     const client = this.config.clients?.get(binding.client);
-    if (this.config.clients !== undefined && client === undefined) return undefined;
-    return { kind: "holder", agent, caller: client === undefined ? agentSecretCaller(agent) : callerOf(client) };
+    if (client?.key === undefined || fingerprintOf(client.key) !== binding.credential) return undefined;
+    return { kind: "holder", agent, caller: callerOf(client) };
   }
 
   private clientByBearer(headers: IncomingHttpHeaders): ClientConfig | undefined {

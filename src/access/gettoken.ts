@@ -8,7 +8,7 @@ import { CORPID_MISSING, INVALID_CORPID, INVALID_CREDENTIAL, SECRET_MISSING } fr
 import { errorAnswer, okAnswer, type LocalAnswer } from "../wecom/local-answer.js";
 import { agentSecretCaller } from "./caller.js";
 import type { ClientDirectory } from "./client-directory.js";
-import type { IssuedTokens } from "./issued-tokens.js";
+import { fingerprintOf, type IssuedTokens } from "./issued-tokens.js";
 
 export interface GettokenContext {
   readonly config: Pick<Config, "agents" | "clients" | "acceptAgentSecrets">;
@@ -50,7 +50,11 @@ export async function answerGettoken(
   if (grant === undefined || grant.agent.corpid !== corpid) {
     return refuse(INVALID_CREDENTIAL, "invalid credential", credentialHint(context));
   }
-  const issued = await context.issued.issue({ agent: grant.agent.name, client: grant.client?.name });
+  const issued = await context.issued.issue({
+    agent: grant.agent.name,
+    client: grant.client?.name,
+    credential: fingerprintOf(grant.client?.key ?? grant.agent.secret),
+  });
   return {
     answer: okAnswer({ access_token: issued.token, expires_in: issued.expiresInSeconds }),
     client: grant.client?.name ?? (context.directory === undefined ? undefined : agentSecretCaller(grant.agent).name),

@@ -2,6 +2,7 @@
 // real token. They live in the store (a restart and other replicas know them), keyed by a
 // hash, so the store never holds a token an attacker could present.
 import { createHash, randomBytes } from "node:crypto";
+import type { Secret } from "../config/secret.js";
 import type { Store } from "../tokens/store.js";
 import { TOKEN_LIFETIME_SECONDS } from "../wecom/errcodes.js";
 
@@ -20,6 +21,8 @@ const MEMORY_LIMIT = 10_000;
 export interface TokenBinding {
   readonly agent: string;
   readonly client: string | undefined;
+  /** Fingerprint of the key or secret it was obtained with: rotating that one revokes the token. */
+  readonly credential: string;
 }
 
 interface IssuedRecord extends TokenBinding {
@@ -55,6 +58,7 @@ export class IssuedTokens {
     const record: IssuedRecord = {
       agent: binding.agent,
       client: binding.client,
+      credential: binding.credential,
       issuedAt,
       expiresAt: issuedAt + TOKEN_LIFETIME_SECONDS * 1000,
     };
@@ -73,7 +77,7 @@ export class IssuedTokens {
       return { status: "expired" };
     }
     this.remember(key, record);
-    return { status: "valid", binding: { agent: record.agent, client: record.client } };
+    return { status: "valid", binding: { agent: record.agent, client: record.client, credential: record.credential } };
   }
 
   private remember(key: string, record: IssuedRecord): void {
@@ -84,6 +88,18 @@ export class IssuedTokens {
   }
 }
 
+const fingerprints = new WeakMap<Secret, string>();
+
+/** A short, one-way fingerprint of a key or secret; computed once per configured value. */
+export function fingerprintOf(secret: Secret): string {
+  let fingerprint = fingerprints.get(secret);
+  if (fingerprint === undefined) {
+    fingerprint = createHash("sha256").update(`wecom-proxy credential\n${secret.reveal()}`).digest("hex").slice(0, 32);
+    fingerprints.set(secret, fingerprint);
+  }
+  return fingerprint;
+}
+
 function storeKey(token: string): string {
   return `issued:${createHash("sha256").update(token).digest("hex")}`;
 }
@@ -91,6 +107,7 @@ function storeKey(token: string): string {
 function asRecord(value: unknown): IssuedRecord | undefined {
   const record = value as Partial<IssuedRecord> | undefined;
   return typeof record?.agent === "string" &&
+    typeof record.credential === "string" &&
     typeof record.expiresAt === "number" &&
     (record.client === undefined || record.client === null || typeof record.client === "string")
     ? { ...(record as IssuedRecord), client: record.client ?? undefined }
