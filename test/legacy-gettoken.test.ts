@@ -4,9 +4,25 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
+import { StoreUnavailable } from "../src/errors.js";
+import type { Store } from "../src/tokens/store.js";
 import { request } from "./helpers/http.js";
 import { startLegacyStack, tokensSeenUpstream } from "./helpers/legacy.js";
 import { CORP_A, CORP_B, NOTIFY_AGENTID } from "./helpers/start-stack.js";
+
+/** A store that is down: every call fails the way a real outage does. */
+class BrokenStore implements Store {
+  readonly description = "down://";
+  async get<T>(): Promise<T | undefined> {
+    throw new StoreUnavailable("the token store (down://) is unavailable: ECONNREFUSED");
+  }
+  async set(): Promise<void> {
+    throw new StoreUnavailable("the token store (down://) is unavailable: ECONNREFUSED");
+  }
+  async delete(): Promise<void> {}
+  async ping(): Promise<void> {}
+  async close(): Promise<void> {}
+}
 
 const MESSAGE = JSON.stringify({
   touser: "zhangsan",
@@ -27,6 +43,19 @@ describe("gettoken through the proxy (no clients)", () => {
     expect(body["access_token"]).toMatch(/^wxp_[A-Za-z0-9_-]{43,}$/);
     expect(stack.sandbox.received).toHaveLength(0);
     expect(stack.sandbox.issuedTokens()).not.toContain(body["access_token"]);
+  });
+
+  test("the answer carries the request's X-Request-Id, as every answer does", async () => {
+    const stack = await startLegacyStack();
+    const reply = await stack.gettoken(CORP_A, stack.secrets.notify);
+    expect(reply.headers["x-request-id"]).toBe(stack.logs.requests().at(-1)?.["reqId"]);
+  });
+
+  test("gettoken while the store is down gets 503, not a token nobody will recognise", async () => {
+    const stack = await startLegacyStack({ store: new BrokenStore() });
+    const reply = await stack.gettoken(CORP_A, stack.secrets.notify);
+    expect(reply.status).toBe(503);
+    expect(reply.json()["errcode"]).toBe(9503001);
   });
 
   test("every gettoken issues a different token of at least 128 random bits", async () => {
