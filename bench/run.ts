@@ -17,6 +17,8 @@ const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? 2);
 const MEDIA_BYTES = 200 * 1024 * 1024;
 const CORP = "wwbench0000000001";
 const APP = { corpid: CORP, secret: "bench-secret-not-real", agentid: 1000002 };
+/** A client of the proxy with access control on (README: Access control). */
+const CLIENT_KEY = "bench-client-key-not-real";
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..", "..");
 
 interface Load {
@@ -35,6 +37,10 @@ async function main(): Promise<void> {
     const proxy = await startProxy(wecomUrl, dir, children);
     const token = await directToken(wecomUrl);
     await get(`${proxy.url}/cgi-bin/user/get?userid=zhangsan`); // warm: the proxy fetches its token
+    const guarded = await startProxy(wecomUrl, dir, children, {
+      clients: { app: { key: CLIENT_KEY, agents: ["notify"] } },
+    });
+    const issued = await issuedToken(guarded.url);
 
     const message = JSON.stringify({
       touser: "zhangsan",
@@ -61,6 +67,29 @@ async function main(): Promise<void> {
         proxied.push(await load(`${proxy.url}${scenario.path}`, scenario));
       }
       report(scenario.name, best(direct), best(proxied));
+    }
+    // Access control on: a legacy app's proxy-issued token, and curl's Bearer key.
+    const userGet = { method: "GET" as const };
+    const guardedRuns: Array<{ name: string; url: string; headers: Record<string, string> }> = [
+      {
+        name: "GET, wxp_ token",
+        url: `${guarded.url}/cgi-bin/user/get?userid=zhangsan&access_token=${issued}`,
+        headers: {},
+      },
+      {
+        name: "GET, Bearer key",
+        url: `${guarded.url}/cgi-bin/user/get?userid=zhangsan`,
+        headers: { authorization: `Bearer ${CLIENT_KEY}` },
+      },
+    ];
+    for (const run of guardedRuns) {
+      const direct: Load[] = [];
+      const proxied: Load[] = [];
+      for (let round = 0; round < ROUNDS; round += 1) {
+        direct.push(await load(`${wecomUrl}/cgi-bin/user/get?userid=zhangsan&access_token=${token}`, userGet));
+        proxied.push(await load(run.url, { ...userGet, headers: run.headers }));
+      }
+      report(run.name, best(direct), best(proxied));
     }
 
     const rssBefore = peakRssKiB(proxy.child);
@@ -93,12 +122,15 @@ function report(name: string, direct: Load, proxy: Load): void {
   );
 }
 
-async function load(url: string, scenario: { method: "GET" | "POST"; body?: string }): Promise<Load> {
+async function load(
+  url: string,
+  scenario: { method: "GET" | "POST"; body?: string; headers?: Record<string, string> },
+): Promise<Load> {
   const result = await autocannon({
     url,
     method: scenario.method,
     body: scenario.body,
-    headers: scenario.body === undefined ? {} : { "content-type": "application/json" },
+    headers: { ...scenario.headers, ...(scenario.body === undefined ? {} : { "content-type": "application/json" }) },
     connections: CONNECTIONS,
     duration: SECONDS,
   });
@@ -110,8 +142,13 @@ async function load(url: string, scenario: { method: "GET" | "POST"; body?: stri
   };
 }
 
-async function startProxy(wecomUrl: string, dir: string, children: ChildProcess[]) {
-  const configFile = path.join(dir, "bench.yaml");
+async function startProxy(
+  wecomUrl: string,
+  dir: string,
+  children: ChildProcess[],
+  extra: Record<string, unknown> = {},
+) {
+  const configFile = path.join(dir, `bench-${children.length}.yaml`);
   writeFileSync(
     configFile,
     stringify({
@@ -122,6 +159,7 @@ async function startProxy(wecomUrl: string, dir: string, children: ChildProcess[
       corpid: CORP,
       agents: { notify: { agentid: APP.agentid, secret: APP.secret } },
       defaultAgent: "notify",
+      ...extra,
     }),
   );
   const started = await startChild(["dist/src/cli/main.js", "--config", configFile], children);
@@ -144,6 +182,14 @@ async function startChild(
 
 async function directToken(wecomUrl: string): Promise<string> {
   const answer = JSON.parse(await get(`${wecomUrl}/cgi-bin/gettoken?corpid=${CORP}&corpsecret=${APP.secret}`)) as {
+    access_token: string;
+  };
+  return answer.access_token;
+}
+
+/** What a legacy app gets from gettoken through the proxy with its client key. */
+async function issuedToken(proxyUrl: string): Promise<string> {
+  const answer = JSON.parse(await get(`${proxyUrl}/cgi-bin/gettoken?corpid=${CORP}&corpsecret=${CLIENT_KEY}`)) as {
     access_token: string;
   };
   return answer.access_token;

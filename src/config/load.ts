@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { parseDocument } from "yaml";
+import { parseCidr, type Cidr } from "./cidr.js";
 import { FILE_BACKED_FIELDS, FileConfigSchema, describeIssues, type FileConfig, type LogLevel } from "./schema.js";
 import type { Secret } from "./secret.js";
 
@@ -15,6 +16,18 @@ export interface AgentConfig {
 export interface RouteConfig {
   readonly prefix: string;
   readonly agent: AgentConfig;
+}
+
+/** Someone allowed to use the proxy when access control is on (DESIGN §6a). */
+export interface ClientConfig {
+  readonly name: string;
+  readonly key: Secret | undefined;
+  /** Requests from these blocks are this client, with no key. */
+  readonly cidrs: readonly Cidr[];
+  /** The agents it may use; the first is its default. */
+  readonly agents: readonly AgentConfig[];
+  /** Path prefixes it may call; undefined: every path. */
+  readonly paths: readonly string[] | undefined;
 }
 
 export interface Config {
@@ -31,6 +44,10 @@ export interface Config {
   /** Longest prefix first. */
   readonly mounts: readonly RouteConfig[];
   readonly defaultAgent: AgentConfig | undefined;
+  /** undefined: no access control, anyone who reaches the listener may use every agent. */
+  readonly clients: ReadonlyMap<string, ClientConfig> | undefined;
+  /** With clients: whether an agent's own secret also works at gettoken. */
+  readonly acceptAgentSecrets: boolean;
 }
 
 export type LoadResult = { ok: true; config: Config } | { ok: false; problems: string[] };
@@ -160,5 +177,25 @@ function build(file: FileConfig): Config {
     routes: routesOf("path"),
     mounts: routesOf("mount"),
     defaultAgent: file.defaultAgent === undefined ? undefined : agents.get(file.defaultAgent),
+    clients: file.clients === undefined ? undefined : buildClients(file.clients, agents),
+    acceptAgentSecrets: file.acceptAgentSecrets,
   });
+}
+
+function buildClients(
+  clients: NonNullable<FileConfig["clients"]>,
+  agents: ReadonlyMap<string, AgentConfig>,
+): ReadonlyMap<string, ClientConfig> {
+  return new Map(
+    Object.entries(clients).map(([name, client]) => [
+      name,
+      Object.freeze({
+        name,
+        key: client.key,
+        cidrs: Object.freeze((client.cidrs ?? []).map((text) => parseCidr(text) as Cidr)),
+        agents: Object.freeze(client.agents.map((agent) => agents.get(agent) as AgentConfig)),
+        paths: client.paths === undefined ? undefined : Object.freeze([...client.paths]),
+      }),
+    ]),
+  );
 }

@@ -1,5 +1,6 @@
 // The configuration file's shape (DESIGN §3). No HTTP here, no file I/O.
 import { z } from "zod";
+import { parseCidr } from "./cidr.js";
 import { Secret } from "./secret.js";
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -62,6 +63,17 @@ const RouteSchema = z
     }
   });
 
+const cidr = z
+  .string()
+  .refine((value) => parseCidr(value) !== undefined, "must be an IP address or a CIDR block such as 10.20.0.0/16");
+
+const ClientSchema = z.strictObject({
+  key: secret("key").optional(),
+  cidrs: z.array(cidr).optional(),
+  agents: z.array(z.string()).min(1, "name at least one agent (the first is the client's default)"),
+  paths: z.array(urlPath).optional(),
+});
+
 const FileConfigBase = z.strictObject({
   listen: z.strictObject({ host: z.string().min(1).default("127.0.0.1"), port: port.default(8080) }).prefault({}),
   upstream: z
@@ -78,6 +90,8 @@ const FileConfigBase = z.strictObject({
   agents: z.record(agentName, AgentSchema),
   routes: z.array(RouteSchema).default([]),
   defaultAgent: z.string().optional(),
+  clients: z.record(agentName, ClientSchema).optional(),
+  acceptAgentSecrets: z.boolean().default(false),
 });
 
 export const FileConfigSchema = FileConfigBase
@@ -115,6 +129,36 @@ function crossCheck(
   });
   if (typeof config.defaultAgent === "string" && !names.includes(config.defaultAgent)) {
     report(["defaultAgent"], `names unknown agent "${config.defaultAgent}"`);
+  }
+  if (isRecord(config.clients)) checkClients(config.clients, names, report);
+}
+
+/** Each client names known agents and has a way to authenticate; no two share a key. */
+function checkClients(
+  clients: Record<string, unknown>,
+  agentNames: string[],
+  report: (path: Issue["path"], message: string) => void,
+) {
+  const entries = Object.entries(clients).filter((entry): entry is [string, Record<string, unknown>] =>
+    isRecord(entry[1]),
+  );
+  if (Object.keys(clients).length === 0)
+    report(["clients"], "name at least one client, or remove clients: to turn access control off");
+  const keys: Array<[string, Secret]> = [];
+  for (const [name, client] of entries) {
+    if (client["key"] === undefined && client["cidrs"] === undefined) {
+      report(["clients", name], "give key (or keyFile) or cidrs: a client needs a way to authenticate");
+    }
+    (Array.isArray(client["agents"]) ? client["agents"] : []).forEach((agent: unknown, index) => {
+      if (typeof agent === "string" && !agentNames.includes(agent)) {
+        report(["clients", name, "agents", index], `names unknown agent "${agent}"`);
+      }
+    });
+    const key = client["key"];
+    if (!(key instanceof Secret)) continue;
+    const same = keys.find(([, other]) => other.matches(key.reveal()));
+    if (same !== undefined) report(["clients", name, "key"], `is also client "${same[0]}"'s key`);
+    keys.push([name, key]);
   }
 }
 

@@ -1,10 +1,10 @@
 // DESIGN §4: which agent's token a request gets. Pure: no tokens, no I/O.
 import type { AgentConfig, Config } from "../config/load.js";
-import { BadRequest } from "../errors.js";
+import { BadRequest, Forbidden } from "../errors.js";
 import { TOKENLESS_PREFIXES } from "../wecom/errcodes.js";
 import { queryValue } from "./request-target.js";
 
-export type Rule = "tokenless" | "header" | "mount" | "agentid" | "route" | "default";
+export type Rule = "tokenless" | "header" | "mount" | "issued-token" | "agentid" | "route" | "default";
 
 export interface AgentPick {
   /** undefined for paths that carry their own credentials (webhooks, service APIs). */
@@ -20,6 +20,25 @@ export interface RoutingInput {
   readonly rawQuery: string;
   readonly headerAgent: string | undefined;
   readonly body: Buffer;
+  /** Rule 3: the agent a proxy-issued access_token names. */
+  readonly issuedAgent?: AgentConfig | undefined;
+  /** With access control: the authenticated client; the rules then choose among its agents only. */
+  readonly scope?: AgentScope | undefined;
+}
+
+/** Who may use which agents (DESIGN §6a). */
+export interface AgentScope {
+  /** As the access log names it. */
+  readonly name: string;
+  /** The first is its default. */
+  readonly agents: readonly AgentConfig[];
+}
+
+/** Where a request goes before any agent rule: the path with a mount stripped, and any explicit agent. */
+export interface Located {
+  readonly path: string;
+  /** Named by X-WeCom-Agent, else by the mount. */
+  readonly explicitAgent: AgentConfig | undefined;
 }
 
 /** JSON bodies larger than this are not parsed for agentid: WeCom's JSON calls are small. */
@@ -34,32 +53,54 @@ export class Routing {
     );
   }
 
+  /** The path to forward and the agent a header or mount names; no other rule. */
+  locate(path: string, headerAgent: string | undefined): Located {
+    const mount = this.config.mounts.find((m) => isUnder(path, m.prefix));
+    const stripped = mount === undefined ? path : path.slice(mount.prefix.length) || "/";
+    return { path: stripped, explicitAgent: this.headerAgent(headerAgent) ?? mount?.agent };
+  }
+
   pick(input: RoutingInput): AgentPick {
     const mount = this.config.mounts.find((m) => isUnder(input.path, m.prefix));
     const path = mount === undefined ? input.path : input.path.slice(mount.prefix.length) || "/";
     if (TOKENLESS_PREFIXES.some((prefix) => path.startsWith(prefix)))
       return { agent: undefined, rule: "tokenless", path };
+    const { scope } = input;
+    const allowed = (agent: AgentConfig, namedBy: string): AgentConfig => {
+      if (scope === undefined || scope.agents.includes(agent)) return agent;
+      throw new Forbidden(`client "${scope.name}" may not use agent "${agent.name}" (named by ${namedBy})`);
+    };
     // 1. X-WeCom-Agent
-    if (input.headerAgent !== undefined) {
-      const agent = this.config.agents.get(input.headerAgent.trim());
-      if (agent === undefined) throw new BadRequest(`unknown agent "${input.headerAgent}" in X-WeCom-Agent`);
-      return { agent, rule: "header", path };
-    }
+    const byHeader = this.headerAgent(input.headerAgent);
+    if (byHeader !== undefined) return { agent: allowed(byHeader, "X-WeCom-Agent"), rule: "header", path };
     // 2. mount
-    if (mount !== undefined) return { agent: mount.agent, rule: "mount", path };
-    // 3. a proxy-issued access_token names its agent (legacy gettoken; not built yet)
+    if (mount !== undefined) return { agent: allowed(mount.agent, `the mount ${mount.prefix}`), rule: "mount", path };
+    // 3. a proxy-issued access_token names its agent
+    if (input.issuedAgent !== undefined) {
+      return { agent: allowed(input.issuedAgent, "its access_token"), rule: "issued-token", path };
+    }
     // 4. agentid in the query or a JSON body
     const byAgentid = this.agentFromAgentid(input);
-    if (byAgentid !== undefined) return { agent: byAgentid, rule: "agentid", path };
-    // 5. longest routes[].path prefix
-    const route = this.config.routes.find((r) => path.startsWith(r.prefix));
+    if (byAgentid !== undefined) return { agent: allowed(byAgentid, "agentid"), rule: "agentid", path };
+    // 5. longest routes[].path prefix (among the client's agents)
+    const route = this.config.routes.find(
+      (r) => path.startsWith(r.prefix) && (scope?.agents.includes(r.agent) ?? true),
+    );
     if (route !== undefined) return { agent: route.agent, rule: "route", path };
-    // 6. defaultAgent
-    if (this.config.defaultAgent !== undefined) return { agent: this.config.defaultAgent, rule: "default", path };
+    // 6. the client's default agent, else defaultAgent
+    const fallback = scope === undefined ? this.config.defaultAgent : scope.agents[0];
+    if (fallback !== undefined) return { agent: fallback, rule: "default", path };
     // 7.
     throw new BadRequest(
       "no agent for this request: send X-WeCom-Agent: NAME, use a mount, or configure a route or defaultAgent",
     );
+  }
+
+  private headerAgent(name: string | undefined): AgentConfig | undefined {
+    if (name === undefined) return undefined;
+    const agent = this.config.agents.get(name.trim());
+    if (agent === undefined) throw new BadRequest(`unknown agent "${name}" in X-WeCom-Agent`);
+    return agent;
   }
 
   private agentFromAgentid(input: RoutingInput): AgentConfig | undefined {

@@ -6,6 +6,7 @@ import { EventEmitter } from "node:events";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import zlib from "node:zlib";
+import { FakeTickets, type FakeTicketKind } from "./fake-tickets.js";
 import { mediaPart, parseRange, syntheticStream, type UploadedFile } from "./media.js";
 
 export interface FakeApp {
@@ -19,6 +20,8 @@ export interface FakeWeComOptions {
   readonly tokenLifetimeSeconds?: number;
   readonly webhookKeys?: readonly string[];
   readonly now?: () => number;
+  /** jsapi ticket calls allowed per application and hour (WeCom: 100). */
+  readonly ticketLimitPerHour?: number;
 }
 
 /** What the next matching request(s) get instead of a normal answer. */
@@ -70,6 +73,8 @@ export class FakeWeCom {
   readonly events = new EventEmitter();
   readonly received: ReceivedRequest[] = [];
   gettokenCalls = 0;
+  /** Calls of /cgi-bin/get_jsapi_ticket and /cgi-bin/ticket/get, faulted ones too. */
+  ticketCalls = 0;
   gzip = false;
   tokenLifetimeSeconds: number;
 
@@ -79,11 +84,13 @@ export class FakeWeCom {
   private readonly faults: Array<Fault & { remaining: number }> = [];
   private readonly media = new Map<string, UploadedFile>();
   private readonly now: () => number;
+  private readonly tickets: FakeTickets;
   private address: AddressInfo | undefined;
 
   constructor(private readonly options: FakeWeComOptions) {
     this.tokenLifetimeSeconds = options.tokenLifetimeSeconds ?? 7200;
     this.now = options.now ?? Date.now;
+    this.tickets = new FakeTickets(this.now, 7200, options.ticketLimitPerHour ?? 100);
   }
 
   async listen(port = 0, host = "127.0.0.1"): Promise<string> {
@@ -134,6 +141,11 @@ export class FakeWeCom {
     return [...this.tokens.keys()];
   }
 
+  /** Every jsapi ticket ever issued. */
+  issuedTickets(): string[] {
+    return this.tickets.issuedTickets();
+  }
+
   /** Requests received on `path` so far. */
   requestsTo(path: string): ReceivedRequest[] {
     return this.received.filter((r) => r.path === path);
@@ -159,6 +171,7 @@ export class FakeWeCom {
     this.received.push(received);
     if (this.received.length > RECEIVED_KEPT * 2) this.received.splice(0, RECEIVED_KEPT); // bounded for long runs
     if (url.pathname === "/cgi-bin/gettoken") this.gettokenCalls += 1; // faulted ones too
+    if (url.pathname === "/cgi-bin/get_jsapi_ticket" || url.pathname === "/cgi-bin/ticket/get") this.ticketCalls += 1;
     this.events.emit("request", received);
     const fault = this.takeFault(url.pathname);
     if (fault !== undefined && (await this.applyFault(fault, res))) return;
@@ -214,6 +227,11 @@ export class FakeWeCom {
         return this.mediaUpload(req, url, body, res);
       case "/cgi-bin/media/get":
         return this.mediaGet(req, url, res);
+      case "/cgi-bin/get_jsapi_ticket":
+        return this.ticket(app, "jsapi", res);
+      case "/cgi-bin/ticket/get":
+        if (url.searchParams.get("type") !== "agent_config") return this.answerJson(res, 40058, "invalid type");
+        return this.ticket(app, "agent_config", res);
       default:
         res
           .writeHead(404, { "content-type": JSON_TYPE })
@@ -327,6 +345,12 @@ export class FakeWeCom {
     syntheticStream(mediaId, start, end).pipe(res);
   }
 
+  private ticket(app: FakeApp, kind: FakeTicketKind, res: ServerResponse): void {
+    const outcome = this.tickets.take(app, `${app.corpid}/${app.secret}`, kind);
+    if (!outcome.ok) return this.answerJson(res, outcome.errcode, outcome.errmsg);
+    this.answerJson(res, 0, "ok", { ticket: outcome.ticket, expires_in: outcome.expiresIn });
+  }
+
   private webhook(url: URL, res: ServerResponse): void {
     const key = url.searchParams.get("key") ?? "";
     const keys = this.options.webhookKeys ?? [];
@@ -348,7 +372,7 @@ export class FakeWeCom {
           return this.answerJson(res, 47001, "sandbox: the fault must be JSON");
         }
       case "/sandbox/stats":
-        return reply({ gettoken: this.gettokenCalls, requests: this.received.length });
+        return reply({ gettoken: this.gettokenCalls, tickets: this.ticketCalls, requests: this.received.length });
       default:
         return this.answerJson(
           res,

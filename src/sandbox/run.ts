@@ -49,6 +49,14 @@ function appsOf(config: Config) {
 
 function banner(proxy: string, wecom: string, config: Config): string {
   const agentid = [...config.agents.values()].find((agent) => agent.agentid !== undefined)?.agentid ?? 1000002;
+  const legacy = [...config.agents.values()][0];
+  const gettoken =
+    legacy === undefined || config.clients !== undefined
+      ? ""
+      : `
+A legacy app that calls gettoken itself gets a proxy-issued wxp_ token (WeCom is not asked):
+  curl -s '${proxy}/cgi-bin/gettoken?corpid=${legacy.corpid}&corpsecret=${legacy.secret.reveal()}'
+`;
   const message = JSON.stringify({
     touser: "zhangsan",
     msgtype: "text",
@@ -65,7 +73,7 @@ Call WeCom through the proxy; no access_token anywhere:
   curl -s -X POST '${proxy}/cgi-bin/message/send' -H 'Content-Type: application/json' -d '${message}'
   curl -s -H 'X-WeCom-Agent: contacts' '${proxy}/cgi-bin/department/list'
   curl -s -o /dev/null -w '%{http_code} %{size_download} bytes\\n' '${proxy}/cgi-bin/media/get?media_id=gen-1048576'
-
+${gettoken}
 Watch the proxy recover from a token WeCom invalidated early:
   curl -s -X POST '${wecom}/sandbox/invalidate'
   curl -s '${proxy}/cgi-bin/user/get?userid=lisi'

@@ -1,4 +1,6 @@
 // Wiring: config → store, tokens, upstream, routing → one request handler.
+import { Access } from "../access/access.js";
+import { IssuedTokens } from "../access/issued-tokens.js";
 import type { Config } from "../config/load.js";
 import type { Logger } from "../log.js";
 import { createMetricsRegistry, type Registry } from "../metrics.js";
@@ -11,6 +13,7 @@ import type { Pass } from "../proxy/pass.js";
 import { createUpstream, type Upstream } from "../proxy/upstream.js";
 import { Routing } from "../routing/pick-agent.js";
 import type { Store } from "../tokens/store.js";
+import { TicketSource } from "../tickets/ticket-source.js";
 import { openStore } from "../tokens/stores/open-store.js";
 import { TokenSource, type TokenSourceOptions } from "../tokens/token-source.js";
 import { gettoken } from "../wecom/gettoken.js";
@@ -36,6 +39,9 @@ export interface Runtime {
   readonly upstream: Upstream;
   readonly forwarder: Forwarder;
   readonly routing: Routing;
+  /** gettoken for legacy apps, proxy-issued tokens, clients. */
+  readonly access: Access;
+  readonly tickets: TicketSource;
   readonly passes: readonly Pass[];
   close(): Promise<void>;
 }
@@ -52,6 +58,7 @@ export function createRuntime(config: Config, deps: ProxyDeps): Runtime {
     fetchToken: (agent, signal) => gettoken(upstream.getJson, agent.corpid, agent.secret, signal),
   });
   const forwarder = createForwarder(upstream);
+  const routing = new Routing(config);
   return {
     config,
     log: deps.log,
@@ -60,7 +67,9 @@ export function createRuntime(config: Config, deps: ProxyDeps): Runtime {
     tokens,
     upstream,
     forwarder,
-    routing: new Routing(config),
+    routing,
+    access: new Access(config, routing, new IssuedTokens(store, now)),
+    tickets: new TicketSource({ store, tokens, getJson: upstream.getJson, log: deps.log, now }),
     passes: [stripHopByHop, stripClientAddress, stripProxyControls, frameForUpstream(upstream.host)],
     async close() {
       tokens.close();

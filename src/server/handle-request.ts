@@ -2,6 +2,7 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
+import { checkPath } from "../access/caller.js";
 import { BodyTooLarge, ClientGone, InternalError, ProxyError } from "../errors.js";
 import { runPasses } from "../proxy/pass.js";
 import { readBody } from "../proxy/read-body.js";
@@ -9,6 +10,8 @@ import { exchangeWithReplay } from "../proxy/replay.js";
 import { sendAnswer } from "../proxy/respond.js";
 import { normalizePath } from "../routing/normalize-path.js";
 import { splitTarget } from "../routing/request-target.js";
+import type { LocalAnswer } from "../wecom/local-answer.js";
+import { ticketKindOf } from "../wecom/tickets.js";
 import type { Runtime } from "./create-proxy.js";
 import { serveOwnPage } from "./endpoints/own-pages.js";
 import { sendJson } from "./send-json.js";
@@ -18,6 +21,8 @@ interface AccessLine {
   reqId: string;
   method: string | undefined;
   url: string | undefined;
+  /** The authenticated client (access control on); "agent:NAME" for an agent's own secret. */
+  client?: string | undefined;
   agent?: string | undefined;
   status?: number;
   errcode?: number | undefined;
@@ -58,15 +63,31 @@ async function serve(rt: Runtime, req: IncomingMessage, res: ServerResponse, lin
     res.setHeader("x-request-id", line.reqId);
     return serveOwnPage(path, req, res, rt);
   }
+  const agentHeader = req.headers["x-wecom-agent"];
+  const headerAgent = Array.isArray(agentHeader) ? agentHeader[0] : agentHeader;
+  const remoteAddress = req.socket.remoteAddress;
+  // Before the body is read: a caller who may not use the proxy makes it buffer nothing.
+  const admission = await rt.access.admit({ path, rawQuery, headers: req.headers, remoteAddress, headerAgent });
+  if (admission.kind === "answer") {
+    line.client = admission.client;
+    return answerLocally(res, line, admission.answer);
+  }
+  line.client = admission.caller?.name;
   const body = await readBody(req, rt.config.limits.maxBodyBytes);
-  const headerAgent = req.headers["x-wecom-agent"];
   const pick = rt.routing.pick({
     path,
     rawQuery,
     body,
-    headerAgent: Array.isArray(headerAgent) ? headerAgent[0] : headerAgent,
+    headerAgent,
+    issuedAgent: admission.issuedAgent,
+    scope: admission.caller,
   });
   line.agent = pick.agent?.name;
+  checkPath(admission.caller, pick.path);
+  const ticket = ticketKindOf(pick.path, rawQuery);
+  if (ticket !== undefined && pick.agent !== undefined) {
+    return answerLocally(res, line, await rt.tickets.answer(pick.agent, ticket, signal));
+  }
   const hasBody = req.headers["content-length"] !== undefined || req.headers["transfer-encoding"] !== undefined;
   const outgoing = runPasses(
     {
@@ -93,6 +114,12 @@ async function serve(rt: Runtime, req: IncomingMessage, res: ServerResponse, lin
   await sendAnswer(res, answer, ["X-Request-Id", line.reqId], signal);
 }
 
+/** An answer the proxy makes in WeCom's format: HTTP 200, errcode in the body. */
+function answerLocally(res: ServerResponse, line: AccessLine, answer: LocalAnswer): void {
+  line.errcode = answer.errcode;
+  sendJson(res, 200, answer.body, { "x-request-id": line.reqId });
+}
+
 /** Writes the proxy's own error answer when it still can; returns the status for the log. */
 function renderError(rt: Runtime, res: ServerResponse, reqId: string, error: unknown): number {
   if (error instanceof ClientGone) return CLIENT_CLOSED;
@@ -105,7 +132,7 @@ function renderError(rt: Runtime, res: ServerResponse, reqId: string, error: unk
   }
   // An unread body would otherwise be parsed as the next request on this connection.
   const headers: Record<string, string> = { "x-request-id": reqId };
-  if (error instanceof BodyTooLarge) headers["connection"] = "close";
+  if (error instanceof BodyTooLarge || !res.req.complete) headers["connection"] = "close";
   sendJson(res, proxyError.status, proxyError, headers);
   return proxyError.status;
 }

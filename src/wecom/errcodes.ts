@@ -65,3 +65,9 @@ export const GETTOKEN_PATH = "/cgi-bin/gettoken";
 
 /** WeCom's default token lifetime, seconds. */
 export const TOKEN_LIFETIME_SECONDS = 7200;
+
+/** jsapi tickets: rate limited by WeCom like gettoken (DESIGN §1), so the proxy caches them. */
+export const JSAPI_TICKET_PATH = "/cgi-bin/get_jsapi_ticket";
+export const TICKET_PATH = "/cgi-bin/ticket/get";
+export const AGENT_CONFIG_TICKET_TYPE = "agent_config";
+export const FREQUENCY_LIMITED = 45009;

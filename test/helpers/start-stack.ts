@@ -99,7 +99,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     async close() {
       await running.server.close(0);
       await sandbox.close();
-      assertNoCredentialLeak(logs.text(), [...Object.values(secrets), ...sandbox.issuedTokens()]);
+      assertNoCredentialLeak(logs.text(), [
+        ...Object.values(secrets),
+        ...sandbox.issuedTokens(),
+        ...sandbox.issuedTickets(),
+      ]);
     },
   };
   return stack;

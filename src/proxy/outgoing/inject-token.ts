@@ -1,4 +1,5 @@
-import { withoutParam } from "../../routing/request-target.js";
+import { isProxyToken } from "../../access/issued-tokens.js";
+import { paramName, queryValue, withoutParam } from "../../routing/request-target.js";
 import type { Outgoing } from "../pass.js";
 
 /**
@@ -11,7 +12,17 @@ export function pathWithToken(outgoing: Outgoing, token: string): string {
   return `${outgoing.path}?${kept === "" ? tokenParam : `${kept}&${tokenParam}`}`;
 }
 
-/** For paths that carry their own credentials: forwarded untouched. */
+/** For paths that carry their own credentials: forwarded untouched, except a proxy-issued token. */
 export function pathAsReceived(outgoing: Outgoing): string {
-  return outgoing.rawQuery === "" ? outgoing.path : `${outgoing.path}?${outgoing.rawQuery}`;
+  const query = withoutProxyTokens(outgoing.rawQuery);
+  return query === "" ? outgoing.path : `${outgoing.path}?${query}`;
+}
+
+/** A proxy-issued access_token means nothing to WeCom and must never reach it. */
+function withoutProxyTokens(rawQuery: string): string {
+  if (!/wxp(_|%5f)/i.test(rawQuery)) return rawQuery;
+  return rawQuery
+    .split("&")
+    .filter((param) => paramName(param) !== "access_token" || !isProxyToken(queryValue(param, "access_token") ?? ""))
+    .join("&");
 }

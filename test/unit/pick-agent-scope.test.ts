@@ -1,0 +1,114 @@
+// DESIGN §4 rule 3 and §6a: a proxy-issued token names its agent; a client's request is
+// routed among the client's agents only.
+import { describe, expect, test } from "vitest";
+import { checkPath, type Caller } from "../../src/access/caller.js";
+import { loadConfigText, type Config } from "../../src/config/load.js";
+import { BadRequest, Forbidden } from "../../src/errors.js";
+import { Routing, type RoutingInput } from "../../src/routing/pick-agent.js";
+
+const loaded = loadConfigText(
+  `
+corpid: wwcorp0001
+agents:
+  contacts: { secret: s-contacts }
+  notify: { agentid: 1000002, secret: s-notify }
+  hr: { agentid: 1000003, secret: s-hr }
+routes:
+  - { path: /cgi-bin/user/, agent: contacts }
+  - { mount: /apps/hr, agent: hr }
+defaultAgent: notify
+`,
+  { env: {} },
+);
+if (!loaded.ok) throw new Error(loaded.problems.join("\n"));
+const config: Config = loaded.config;
+const routing = new Routing(config);
+const agent = (name: string) => config.agents.get(name) as NonNullable<ReturnType<Config["agents"]["get"]>>;
+const scope = (...names: string[]): Caller => ({ name: "jobs", agents: names.map(agent), paths: undefined });
+
+function pick(input: Partial<RoutingInput> & { path: string }): { agent: string | undefined; rule: string } {
+  const picked = routing.pick({ rawQuery: "", headerAgent: undefined, body: Buffer.alloc(0), ...input });
+  return { agent: picked.agent?.name, rule: picked.rule };
+}
+
+function failure(input: Partial<RoutingInput> & { path: string }): unknown {
+  try {
+    pick(input);
+  } catch (error) {
+    return error;
+  }
+  throw new Error("expected the pick to fail");
+}
+
+describe("rule 3: a proxy-issued token names its agent", () => {
+  test("it wins over agentid and routes", () => {
+    expect(pick({ path: "/cgi-bin/user/get", rawQuery: "agentid=1000003", issuedAgent: agent("notify") })).toEqual({
+      agent: "notify",
+      rule: "issued-token",
+    });
+  });
+
+  test("X-WeCom-Agent and mounts still come first", () => {
+    expect(pick({ path: "/cgi-bin/x", headerAgent: "hr", issuedAgent: agent("notify") }).rule).toBe("header");
+    expect(pick({ path: "/apps/hr/cgi-bin/x", issuedAgent: agent("notify") }).rule).toBe("mount");
+  });
+});
+
+describe("a client's scope", () => {
+  test("routes to agents outside the scope are passed over", () => {
+    expect(pick({ path: "/cgi-bin/user/get", scope: scope("hr") })).toEqual({ agent: "hr", rule: "default" });
+  });
+
+  test("the client's first agent replaces defaultAgent", () => {
+    expect(pick({ path: "/cgi-bin/agent/list", scope: scope("hr", "notify") })).toEqual({
+      agent: "hr",
+      rule: "default",
+    });
+  });
+
+  test.each([
+    [{ path: "/cgi-bin/x", headerAgent: "contacts" }, "X-WeCom-Agent"],
+    [{ path: "/apps/hr/cgi-bin/x" }, "the mount /apps/hr"],
+    [{ path: "/cgi-bin/x", rawQuery: "agentid=1000003" }, "agentid"],
+    [{ path: "/cgi-bin/x", issuedAgent: agent("hr") }, "its access_token"],
+  ])("an agent outside the scope named by %j is Forbidden", (input, namedBy) => {
+    const error = failure({ ...input, scope: scope("notify") });
+    expect(error).toBeInstanceOf(Forbidden);
+    expect((error as Error).message).toMatch(`(named by ${namedBy})`);
+  });
+
+  test("an unknown X-WeCom-Agent is still a bad request", () => {
+    expect(failure({ path: "/cgi-bin/x", headerAgent: "nobody", scope: scope("notify") })).toBeInstanceOf(BadRequest);
+  });
+});
+
+describe("locate", () => {
+  test("strips a mount and names the mount's agent, unless X-WeCom-Agent names another", () => {
+    expect(routing.locate("/apps/hr/cgi-bin/gettoken", undefined)).toEqual({
+      path: "/cgi-bin/gettoken",
+      explicitAgent: agent("hr"),
+    });
+    expect(routing.locate("/apps/hr/cgi-bin/gettoken", "notify").explicitAgent).toBe(agent("notify"));
+    expect(routing.locate("/cgi-bin/gettoken", undefined)).toEqual({
+      path: "/cgi-bin/gettoken",
+      explicitAgent: undefined,
+    });
+  });
+});
+
+describe("checkPath", () => {
+  const caller: Caller = { name: "billing", agents: [], paths: ["/cgi-bin/message/", "/cgi-bin/media"] };
+
+  test.each(["/cgi-bin/message/send", "/cgi-bin/media", "/cgi-bin/media/upload"])("%s is allowed", (path) => {
+    expect(() => checkPath(caller, path)).not.toThrow();
+  });
+
+  test.each(["/cgi-bin/messages", "/cgi-bin/mediax", "/cgi-bin/user/get", "/"])("%s is Forbidden", (path) => {
+    expect(() => checkPath(caller, path)).toThrow(Forbidden);
+  });
+
+  test("a caller without paths, or no caller at all, may call anything", () => {
+    expect(() => checkPath({ ...caller, paths: undefined }, "/cgi-bin/user/get")).not.toThrow();
+    expect(() => checkPath(undefined, "/cgi-bin/user/get")).not.toThrow();
+  });
+});
