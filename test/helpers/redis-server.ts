@@ -101,6 +101,15 @@ export class RedisServer {
     await exited;
   }
 
+  /** SIGSTOP: connections stay open but nothing answers, like a Redis stuck or cut off. */
+  freeze(): void {
+    this.child?.kill("SIGSTOP");
+  }
+
+  thaw(): void {
+    this.child?.kill("SIGCONT");
+  }
+
   async close(): Promise<void> {
     await this.stop();
     rmSync(this.dir, { recursive: true, force: true });

@@ -52,7 +52,7 @@ export class RedisRefreshLock implements RefreshLock {
         if (waiters.size === 0 && this.waiters.get(key) === waiters) this.waiters.delete(key);
         resolve();
       };
-      const timer = setTimeout(done, ms);
+      const timer = setTimeout(done, ms).unref(); // a waiter alone keeps no process alive
       signal.addEventListener("abort", done, { once: true });
       waiters.add(done);
       if (signal.aborted) done();
