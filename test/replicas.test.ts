@@ -4,11 +4,12 @@ import { randomBytes } from "node:crypto";
 import http from "node:http";
 import { performance } from "node:perf_hooks";
 import { createClient } from "@keyv/redis";
+import { rmSync } from "node:fs";
 import { afterEach, describe, expect, test } from "vitest";
 import { FakeWeCom, type ReceivedRequest } from "../src/sandbox/fake-wecom.js";
 import { getJson, request } from "./helpers/http.js";
 import { ProxyProcess } from "./helpers/proxy-process.js";
-import { REDIS_SERVER, RedisServer } from "./helpers/redis-server.js";
+import { REDIS_SERVER, RedisServer, selfSignedCertificate } from "./helpers/redis-server.js";
 import { CORP_A, NOTIFY_AGENTID, assertNoCredentialLeak } from "./helpers/start-stack.js";
 
 interface Cluster {
@@ -283,6 +284,24 @@ describe.skipIf(REDIS_SERVER === undefined)("several replicas on one Redis", () 
     expect(ready.json<{ errmsg: string }>().errmsg).toMatch(/unavailable: not connected \(WRONGPASS/);
     expect(ready.body.toString()).not.toContain(wrong);
     expect(ready.body.toString()).not.toContain(password);
+  });
+
+  test("a rediss:// store talks TLS and checks the server's certificate", async ({ skip }) => {
+    const certificate = selfSignedCertificate();
+    if (certificate === undefined) return skip("no openssl to make a test certificate");
+    cleanups.push(async () => rmSync(certificate.dir, { recursive: true, force: true }));
+    const redis = await RedisServer.start({ tls: certificate });
+    const trusting = await startCluster({ redis, replicas: 1, env: { NODE_EXTRA_CA_CERTS: certificate.certFile } });
+    const [replica] = trusting.replicas as [ProxyProcess];
+    expect(redis.url()).toMatch(/^rediss:/);
+    expect((await request(`${replica.url}/-/ready`)).status).toBe(200);
+    expect((await getUser(replica.url))["errcode"]).toBe(0);
+
+    const [distrusting] = (await startCluster({ redis, replicas: 1 })).replicas as [ProxyProcess];
+    await distrusting.waitForLine(isLine("cannot reach the token store; retrying"), "cannot reach");
+    const ready = await request(`${distrusting.url}/-/ready`);
+    expect(ready.status).toBe(503);
+    expect(ready.json<{ errmsg: string }>().errmsg).toMatch(/not connected \(DEPTH_ZERO_SELF_SIGNED_CERT\)/);
   });
 });
 

@@ -1,6 +1,6 @@
 // A real redis-server of the test's own: a free port on 127.0.0.1, data in a temp dir, no
 // persistence, so a test can stop it and start it again as an outage would.
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { accessSync, constants, mkdtempSync, rmSync } from "node:fs";
 import net from "node:net";
@@ -23,6 +23,8 @@ const START_WAIT_MS = 5000;
 export interface RedisServerOptions {
   /** requirepass: clients must AUTH with it. */
   readonly password?: string;
+  /** TLS only (rediss://), with this certificate and key (PEM files). */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string };
 }
 
 export class RedisServer {
@@ -56,19 +58,23 @@ export class RedisServer {
     return new RedisServer(await freePort(), mkdtempSync(path.join(os.tmpdir(), "wecom-proxy-redis-")), options);
   }
 
-  /** redis://[:password@]127.0.0.1:PORT/DB */
+  /** redis://[:password@]127.0.0.1:PORT/DB (rediss:// with TLS) */
   url(db = 0, password = this.options.password): string {
     const auth = password === undefined ? "" : `:${encodeURIComponent(password)}@`;
-    return `redis://${auth}127.0.0.1:${this.port}/${db}`;
+    return `${this.options.tls === undefined ? "redis" : "rediss"}://${auth}127.0.0.1:${this.port}/${db}`;
   }
 
   /** Starts (again) on the same port; the data of a stopped server is gone. */
   async resume(): Promise<void> {
     if (this.child !== undefined) throw new Error("redis-server is already running");
     if (REDIS_SERVER === undefined) throw new Error(NO_REDIS_REASON);
-    const args = ["--port", String(this.port), "--bind", "127.0.0.1", "--dir", this.dir, "--save", ""];
-    args.push("--appendonly", "no", "--daemonize", "no", "--logfile", "");
-    if (this.options.password !== undefined) args.push("--requirepass", this.options.password);
+    const { password, tls } = this.options;
+    const args = ["--bind", "127.0.0.1", "--dir", this.dir, "--save", "", "--appendonly", "no"];
+    args.push("--daemonize", "no", "--logfile", "");
+    if (tls === undefined) args.push("--port", String(this.port));
+    else args.push("--port", "0", "--tls-port", String(this.port), "--tls-auth-clients", "no");
+    if (tls !== undefined) args.push("--tls-cert-file", tls.certFile, "--tls-key-file", tls.keyFile);
+    if (password !== undefined) args.push("--requirepass", password);
     const child = spawn(REDIS_SERVER, args, { stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
     const ready = new Promise<void>((resolve, reject) => {
@@ -114,6 +120,21 @@ export class RedisServer {
     await this.stop();
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+const OPENSSL = findOnPath("openssl");
+
+/** A self-signed certificate for 127.0.0.1 in a temp dir, or undefined without openssl. */
+export function selfSignedCertificate(): { certFile: string; keyFile: string; dir: string } | undefined {
+  if (OPENSSL === undefined) return undefined;
+  const dir = mkdtempSync(path.join(os.tmpdir(), "wecom-proxy-tls-"));
+  const certFile = path.join(dir, "cert.pem");
+  const keyFile = path.join(dir, "key.pem");
+  const args = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"];
+  args.push("-addext", "subjectAltName=IP:127.0.0.1", "-keyout", keyFile, "-out", certFile);
+  const made = spawnSync(OPENSSL, args, { stdio: "ignore", timeout: 10_000 });
+  if (made.status !== 0) throw new Error(`openssl could not make a test certificate (status ${made.status})`);
+  return { certFile, keyFile, dir };
 }
 
 async function freePort(): Promise<number> {
