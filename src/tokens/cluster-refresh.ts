@@ -63,11 +63,10 @@ export class ClusterRefresh implements RefreshCoordinator {
     const started = performance.now();
     const deadline = started + this.options.lockTtlMs + this.pollMs;
     for (let waited = false; ; waited = true) {
-      const stopWaiting = new AbortController();
       // Listening before trying the lock, so an announcement in between is not missed.
-      const changed = this.lock.waitForChange(job.key, this.pollMs, AbortSignal.any([job.signal, stopWaiting.signal]));
+      const { changed, stop } = this.listen(job);
       const held = await this.tryLock(job);
-      if (held !== undefined) stopWaiting.abort();
+      if (held !== undefined) stop();
       if (held === "unavailable") return this.fallBack(job, "store_unavailable");
       if (held !== undefined) return this.refreshHolding(job, held, waited ? started : undefined);
       await changed;
@@ -107,6 +106,17 @@ export class ClusterRefresh implements RefreshCoordinator {
     this.options.observer?.waited?.(job.agent, (performance.now() - waitingSince) / 1000);
     this.options.log.debug({ agent: job.agent.name }, "another replica refreshed the token");
     return stored;
+  }
+
+  /** Waits (up to pollMs) for an announcement on the job's key; `stop` ends the wait early. */
+  private listen(job: RefreshJob): { changed: Promise<void>; stop: () => void } {
+    const controller = new AbortController();
+    const stop = () => controller.abort();
+    job.signal.addEventListener("abort", stop, { once: true });
+    const changed = this.lock
+      .waitForChange(job.key, this.pollMs, controller.signal)
+      .finally(() => job.signal.removeEventListener("abort", stop));
+    return { changed, stop };
   }
 
   private async tryLock(job: RefreshJob): Promise<HeldLock | undefined | "unavailable"> {
