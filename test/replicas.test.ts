@@ -54,7 +54,7 @@ async function startCluster(options: ClusterOptions = {}): Promise<Cluster> {
   cleanups.push(() => redis.close());
   const config = {
     listen: { host: "127.0.0.1", port: 0 },
-    upstream: { url: sandbox.url, timeoutMs: options.upstreamTimeoutMs ?? 2000 },
+    upstream: { url: sandbox.url, timeoutMs: options.upstreamTimeoutMs ?? 10_000 },
     store: { url: options.storeUrl ?? redis.url() },
     log: { level: "info" },
     corpid: CORP_A,
@@ -227,7 +227,7 @@ describe.skipIf(REDIS_SERVER === undefined)("several replicas on one Redis", () 
   });
 
   test("a replica killed while holding the refresh lock delays the others by at most the lock's expiry", async () => {
-    const { sandbox, redis, replicas } = await startCluster({ upstreamTimeoutMs: 1000 });
+    const { sandbox, redis, replicas } = await startCluster({ upstreamTimeoutMs: 2000 });
     const [holder, ...others] = replicas as [ProxyProcess, ...ProxyProcess[]];
     sandbox.addFault({ path: "/cgi-bin/gettoken", hang: true });
     const gettokenSent = new Promise<void>((resolve) => {
