@@ -13,7 +13,9 @@ export const NO_REDIS_REASON = "no redis-server on PATH: Redis tests skipped (De
 
 if (REDIS_SERVER === undefined) {
   // CI installs redis-server and sets this, so a missing binary fails there instead of skipping.
-  if (process.env["WECOM_PROXY_TEST_REQUIRE_REDIS"] === "1") throw new Error(NO_REDIS_REASON);
+  if (process.env["WECOM_PROXY_TEST_REQUIRE_REDIS"] === "1") {
+    throw new Error("no redis-server on PATH, and WECOM_PROXY_TEST_REQUIRE_REDIS=1 says the Redis tests must run");
+  }
   console.warn(NO_REDIS_REASON);
 }
 
