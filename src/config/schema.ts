@@ -21,7 +21,24 @@ const httpUrl = z.string().refine((value) => {
   }
 }, "must be an http:// or https:// URL with no query");
 
-const storeUrl = z.string().regex(/^(memory:\/\/|sqlite:\/\/.+)$/, "must be memory:// or sqlite://PATH");
+/** The message never quotes the URL: it may hold a password. */
+const storeUrl = z
+  .string()
+  .refine(
+    (value) => /^(memory:\/\/|sqlite:\/\/.+)$/.test(value) || isRedisUrl(value),
+    "must be memory://, sqlite://PATH, or redis://[:PASSWORD@]HOST:PORT[/DB] (rediss:// for TLS)",
+  );
+
+/** redis:// or rediss://, a host, an optional port and database number; no query. */
+function isRedisUrl(value: string): boolean {
+  if (!/^rediss?:\/\/./.test(value)) return false;
+  try {
+    const url = new URL(value);
+    return url.hostname !== "" && /^(\/\d*)?$/.test(url.pathname) && url.search === "" && url.hash === "";
+  } catch {
+    return false;
+  }
+}
 
 const urlPath = z
   .string()

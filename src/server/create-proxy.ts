@@ -12,10 +12,13 @@ import { stripProxyControls } from "../proxy/outgoing/strip-proxy-controls.js";
 import type { Pass } from "../proxy/pass.js";
 import { createUpstream, type Upstream } from "../proxy/upstream.js";
 import { Routing } from "../routing/pick-agent.js";
+import { ClusterRefresh, refreshLockTtlMs } from "../tokens/cluster-refresh.js";
+import type { RefreshCoordinator } from "../tokens/refresh-coordinator.js";
+import { clusterRefreshMetrics } from "../tokens/refresh-metrics.js";
 import type { Store } from "../tokens/store.js";
 import { TicketSource } from "../tickets/ticket-source.js";
 import { openStore } from "../tokens/stores/open-store.js";
-import { TokenSource, type TokenSourceOptions } from "../tokens/token-source.js";
+import { GETTOKEN_RETRY, TokenSource, type TokenSourceOptions } from "../tokens/token-source.js";
 import { gettoken } from "../wecom/gettoken.js";
 
 export interface ProxyDeps {
@@ -48,21 +51,23 @@ export interface Runtime {
 
 export function createRuntime(config: Config, deps: ProxyDeps): Runtime {
   const now = deps.now ?? Date.now;
-  const store = deps.store ?? openStore(config.store.url, now);
+  const store = deps.store ?? openStore(config.store.url, now, deps.log);
   const upstream = createUpstream(config.upstream.url, config.upstream.timeoutMs);
+  const metrics = deps.metrics ?? createMetricsRegistry();
   const tokens = new TokenSource({
     store,
     log: deps.log,
     now,
     retry: deps.tokenRetry,
     fetchToken: (agent, signal) => gettoken(upstream.getJson, agent.corpid, agent.secret, signal),
+    coordinator: clusterRefreshFor(store, config, deps, metrics),
   });
   const forwarder = createForwarder(upstream);
   const routing = new Routing(config);
   return {
     config,
     log: deps.log,
-    metrics: deps.metrics ?? createMetricsRegistry(),
+    metrics,
     store,
     tokens,
     upstream,
@@ -78,4 +83,19 @@ export function createRuntime(config: Config, deps: ProxyDeps): Runtime {
       await store.close();
     },
   };
+}
+
+/** Replicas sharing a store (Redis) refresh under its lock; a store of one process needs none. */
+function clusterRefreshFor(
+  store: Store,
+  config: Config,
+  deps: ProxyDeps,
+  metrics: Registry,
+): RefreshCoordinator | undefined {
+  if (store.refreshLock === undefined) return undefined;
+  return new ClusterRefresh(store.refreshLock, {
+    lockTtlMs: refreshLockTtlMs(config.upstream.timeoutMs, deps.tokenRetry ?? GETTOKEN_RETRY),
+    log: deps.log,
+    observer: clusterRefreshMetrics(metrics),
+  });
 }

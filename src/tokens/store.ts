@@ -1,5 +1,6 @@
 // The store behind tokens (and, later, proxy-issued tokens and tickets): a tiny
 // key-value contract with absolute expiry. Adapters live in stores/.
+import type { RefreshLock } from "./refresh-lock.js";
 
 export interface Store {
   /** What the log and /-/ready call it, e.g. "sqlite:///var/lib/x.sqlite". Never holds a password. */
@@ -12,4 +13,6 @@ export interface Store {
   /** Resolves when the store answers; throws StoreUnavailable otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;
+  /** Present when several processes share the store: their refreshes take this lock. */
+  readonly refreshLock?: RefreshLock;
 }

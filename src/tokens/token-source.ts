@@ -7,6 +7,7 @@ import { CredentialsRejected, StoreUnavailable, UpstreamUnreachable } from "../e
 import type { Logger } from "../log.js";
 import { describeGettokenRejection } from "../wecom/errcodes.js";
 import { GettokenBusy, GettokenRejected, type FetchedToken } from "../wecom/gettoken.js";
+import { processLocal, type RefreshCoordinator } from "./refresh-coordinator.js";
 import { SingleFlight, abortable } from "./single-flight.js";
 import type { Store } from "./store.js";
 
@@ -41,7 +42,12 @@ export interface TokenSourceOptions {
   /** p-retry settings for transient gettoken failures. */
   readonly retry?: { readonly retries: number; readonly minTimeout: number };
   readonly observer?: TokenObserver;
+  /** Who else must agree before WeCom is asked; default: this process alone. */
+  readonly coordinator?: RefreshCoordinator;
 }
+
+/** p-retry settings for transient gettoken failures: 3 attempts, 300 ms then 600 ms apart. */
+export const GETTOKEN_RETRY = { retries: 2, minTimeout: 300 } as const;
 
 /** A token as handed out; (token, obtainedAt) identifies one fetch of it. */
 export interface TokenLease {
@@ -130,7 +136,7 @@ export class TokenSource {
       });
   }
 
-  /** Memory, then the store, then WeCom. */
+  /** Memory, then the store, then WeCom (as the coordinator allows). */
   private async obtain(
     agent: AgentConfig,
     key: string,
@@ -139,12 +145,20 @@ export class TokenSource {
   ): Promise<TokenLease> {
     const cached = this.cache.get(key);
     if (cached !== undefined && acceptable(cached)) return cached;
-    const stored = asTokenLease(await this.options.store.get(key));
-    if (stored !== undefined && acceptable(stored)) {
-      this.cache.set(key, stored);
-      return stored;
-    }
-    return this.fetch(agent, key, reason ?? ((cached ?? stored) ? "expired" : "cold"));
+    let seen = cached !== undefined;
+    return (this.options.coordinator ?? processLocal).obtain({
+      agent,
+      key,
+      signal: this.lifetime.signal,
+      readStored: async () => {
+        const stored = asTokenLease(await this.options.store.get(key));
+        seen ||= stored !== undefined;
+        if (stored === undefined || !acceptable(stored)) return undefined;
+        this.cache.set(key, stored);
+        return stored;
+      },
+      fetch: () => this.fetch(agent, key, reason ?? (seen ? "expired" : "cold")),
+    });
   }
 
   private async fetch(agent: AgentConfig, key: string, reason: RefreshReason): Promise<TokenLease> {
@@ -170,7 +184,7 @@ export class TokenSource {
   }
 
   private async gettokenWithRetries(agent: AgentConfig, key: string): Promise<FetchedToken> {
-    const { retries = 2, minTimeout = 300 } = this.options.retry ?? {};
+    const { retries, minTimeout } = this.options.retry ?? GETTOKEN_RETRY;
     const signal = this.lifetime.signal;
     try {
       return await pRetry(

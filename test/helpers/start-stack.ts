@@ -1,7 +1,7 @@
 // The sandbox and a proxy in front of it, both on port 0, in this process.
 import { randomBytes } from "node:crypto";
 import { stringify } from "yaml";
-import { expect, test as base } from "vitest";
+import { expect, inject, test as base } from "vitest";
 import { loadConfigText, type Config } from "../../src/config/load.js";
 import { createLogger } from "../../src/log.js";
 import { FakeWeCom, type FakeApp, type FakeWeComOptions } from "../../src/sandbox/fake-wecom.js";
@@ -51,7 +51,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const raw: Record<string, unknown> = {
     listen: { host: "127.0.0.1", port: 0 },
     upstream: { url: sandbox.url, timeoutMs: 2000 },
-    store: { url: "memory://" },
+    store: { url: inject("storeUrl") ?? "memory://" }, // the "redis" test project provides one
     corpid: CORP_A,
     agents: {
       contacts: { secret: secrets.contacts },

@@ -5,6 +5,13 @@ import type { Store } from "../store.js";
 
 const PING_KEY = "ping";
 
+export interface KeyvStoreOptions {
+  /** Wraps every call, e.g. to wait for a network connection and bound the call in time. */
+  readonly around?: <T>(operation: () => Promise<T>) => Promise<T>;
+  /** false when the adapter prefixes keys with the namespace itself (@keyv/redis does). */
+  readonly useKeyPrefix?: boolean;
+}
+
 export class KeyvStore implements Store {
   private readonly keyv: Keyv;
 
@@ -12,9 +19,15 @@ export class KeyvStore implements Store {
     readonly description: string,
     adapter: KeyvStoreAdapter | Map<string, unknown>,
     private readonly now: () => number = Date.now,
+    private readonly options: KeyvStoreOptions = {},
   ) {
     // throwOnErrors: an outage must not look like a miss and start a gettoken storm.
-    this.keyv = new Keyv({ store: adapter, namespace: "wecom-proxy", throwOnErrors: true });
+    this.keyv = new Keyv({
+      store: adapter,
+      namespace: "wecom-proxy",
+      throwOnErrors: true,
+      useKeyPrefix: options.useKeyPrefix ?? true,
+    });
     // Errors also arrive as events; the rejected call reports them, so the event is not needed.
     this.keyv.on("error", () => {});
   }
@@ -45,7 +58,7 @@ export class KeyvStore implements Store {
 
   private async call<T>(operation: () => Promise<T>): Promise<T> {
     try {
-      return await operation();
+      return await (this.options.around === undefined ? operation() : this.options.around(operation));
     } catch (error) {
       throw new StoreUnavailable(`the token store (${this.description}) is unavailable: ${reason(error)}`);
     }

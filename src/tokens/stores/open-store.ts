@@ -2,10 +2,12 @@
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import KeyvSqlite from "@keyv/sqlite";
+import type { Logger } from "../../log.js";
 import type { Store } from "../store.js";
 import { KeyvStore } from "./keyv-store.js";
+import { RedisStore } from "./redis-store.js";
 
-export function openStore(url: string, now: () => number = Date.now): Store {
+export function openStore(url: string, now: () => number = Date.now, log?: Logger): Store {
   if (url === "memory://") return new KeyvStore("memory://", new Map(), now);
   if (url.startsWith("sqlite://")) {
     const file = path.resolve(url.slice("sqlite://".length));
@@ -19,5 +21,7 @@ export function openStore(url: string, now: () => number = Date.now): Store {
     adapter.query("SELECT 1").catch(() => {});
     return new KeyvStore(`sqlite://${file}`, adapter, now);
   }
+  // Connects in the background: a Redis that is down does not stop the proxy from starting.
+  if (url.startsWith("redis://") || url.startsWith("rediss://")) return new RedisStore(url, now, log);
   throw new Error(`unsupported store URL scheme: ${url}`);
 }

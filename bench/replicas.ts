@@ -1,0 +1,237 @@
+// `npm run bench:replicas`: three proxy replicas on one Redis against the fake WeCom, all
+// in processes of their own on 127.0.0.1. Reports gettoken calls per invalidation storm for
+// the cluster, then a cached token's requests/s and latency on the Redis store next to the
+// SQLite store (one replica each, same run, rounds alternated). Every load is bounded in time.
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { performance } from "node:perf_hooks";
+import { createInterface } from "node:readline";
+import autocannon from "autocannon";
+import { stringify } from "yaml";
+
+const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 8);
+const CONNECTIONS = Number(process.env["BENCH_CONNECTIONS"] ?? 32);
+const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? 2);
+const STORMS = Number(process.env["BENCH_STORMS"] ?? 5);
+const STORM_REQUESTS = 300;
+const REPLICAS = 3;
+const CORP = "wwbench0000000001";
+const APP = { corpid: CORP, secret: "bench-secret-not-real", agentid: 1000002 };
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..", "..");
+
+interface Load {
+  readonly requestsPerSecond: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly errors: number;
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "wecom-proxy-bench-replicas-"));
+  const children: ChildProcess[] = [];
+  try {
+    const redisUrl = await startRedis(dir, children);
+    const wecomUrl = await startChild(
+      process.execPath,
+      ["dist/bench/fake-upstream.js", JSON.stringify([APP])],
+      children,
+    );
+    const replicas: string[] = [];
+    for (let i = 0; i < REPLICAS; i += 1)
+      replicas.push(await startProxy(wecomUrl, redisUrl, dir, `replica-${i}`, children));
+    console.log(
+      `${REPLICAS} replicas on one Redis, node ${process.version}, ${os.cpus().length} cores; ` +
+        `${STORM_REQUESTS} concurrent requests per storm`,
+    );
+
+    const coldStart = await stats(wecomUrl);
+    const cold = await storm(replicas);
+    console.log(
+      `cold cluster: ${(await stats(wecomUrl)).gettoken - coldStart.gettoken} gettoken call(s), ` +
+        `${cold.failed} failed request(s), ${cold.ms.toFixed(0)} ms`,
+    );
+    const perStorm: number[] = [];
+    for (let i = 1; i <= STORMS; i += 1) {
+      const before = (await stats(wecomUrl)).gettoken;
+      await post(`${wecomUrl}/sandbox/invalidate`);
+      const result = await storm(replicas);
+      const calls = (await stats(wecomUrl)).gettoken - before;
+      perStorm.push(calls);
+      console.log(
+        `invalidation storm ${i}: ${calls} gettoken call(s), ${result.failed} failed request(s), ${result.ms.toFixed(0)} ms`,
+      );
+    }
+    console.log(`gettoken calls per invalidation storm: ${perStorm.join(", ")} (${STORMS} storms)\n`);
+
+    const sqlite = await startProxy(wecomUrl, `sqlite://${path.join(dir, "tokens.sqlite")}`, dir, "sqlite", children);
+    const redis = replicas[0]!;
+    await get(`${sqlite}/cgi-bin/user/get?userid=zhangsan`); // warm: its token is cached
+    console.log(
+      `cached token, GET user/get: ${CONNECTIONS} connections, ${SECONDS} s per run, best of ${ROUNDS} rounds`,
+    );
+    console.log("store   |   req/s   p50   p99 | errors");
+    const onRedis: Load[] = [];
+    const onSqlite: Load[] = [];
+    for (let round = 0; round < ROUNDS; round += 1) {
+      // Alternating which goes first, so neither always meets a warmer (or busier) machine.
+      const pair = [
+        async () => onRedis.push(await load(`${redis}/cgi-bin/user/get?userid=zhangsan`)),
+        async () => onSqlite.push(await load(`${sqlite}/cgi-bin/user/get?userid=zhangsan`)),
+      ];
+      for (const run of round % 2 === 0 ? pair : pair.reverse()) await run();
+    }
+    const [r, s] = [best(onRedis), best(onSqlite)];
+    report("redis", r);
+    report("sqlite", s);
+    console.log(`redis/sqlite req/s: ${(r.requestsPerSecond / s.requestsPerSecond).toFixed(2)}`);
+  } finally {
+    for (const child of children) child.kill("SIGTERM");
+    await Promise.all(children.map((child) => (child.exitCode === null ? once(child, "exit") : undefined)));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** STORM_REQUESTS requests at once, spread round-robin over the replicas. */
+async function storm(replicas: readonly string[]): Promise<{ failed: number; ms: number }> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 50 });
+  const started = performance.now();
+  try {
+    const answers = await Promise.all(
+      Array.from({ length: STORM_REQUESTS }, (_, i) =>
+        get(`${replicas[i % replicas.length]}/cgi-bin/user/get?userid=zhangsan`, agent),
+      ),
+    );
+    const failed = answers.filter((text) => (JSON.parse(text) as { errcode?: number }).errcode !== 0).length;
+    return { failed, ms: performance.now() - started };
+  } finally {
+    agent.destroy();
+  }
+}
+
+function best(runs: Load[]): Load {
+  return runs.reduce((a, b) => (b.requestsPerSecond > a.requestsPerSecond ? b : a));
+}
+
+function report(name: string, load: Load): void {
+  console.log(
+    `${name.padEnd(7)} | ${load.requestsPerSecond.toFixed(0).padStart(7)} ${String(load.p50).padStart(5)} ${String(load.p99).padStart(5)} | ${load.errors}`,
+  );
+}
+
+async function load(url: string): Promise<Load> {
+  const result = await autocannon({ url, connections: CONNECTIONS, duration: SECONDS });
+  return {
+    requestsPerSecond: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: result.errors + result.non2xx,
+  };
+}
+
+async function startProxy(
+  wecomUrl: string,
+  storeUrl: string,
+  dir: string,
+  name: string,
+  children: ChildProcess[],
+): Promise<string> {
+  const configFile = path.join(dir, `${name}.yaml`);
+  writeFileSync(
+    configFile,
+    stringify({
+      listen: { host: "127.0.0.1", port: 0 },
+      upstream: { url: wecomUrl },
+      store: { url: storeUrl },
+      log: { level: process.env["BENCH_LOG_LEVEL"] ?? "info" },
+      corpid: CORP,
+      agents: { notify: { agentid: APP.agentid, secret: APP.secret } },
+      defaultAgent: "notify",
+    }),
+  );
+  return startChild(process.execPath, ["dist/src/cli/main.js", "--config", configFile], children);
+}
+
+/** A redis-server of the benchmark's own, on a free port, without persistence. */
+async function startRedis(dir: string, children: ChildProcess[]): Promise<string> {
+  const port = await freePort();
+  const args = ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no"];
+  const child = spawn("redis-server", args, { stdio: ["ignore", "pipe", "inherit"] });
+  children.push(child);
+  const [error] = (await Promise.race([
+    waitForOutput(child, "Ready to accept connections").then(() => [undefined]),
+    once(child, "error"),
+    once(child, "exit").then(() => [new Error("redis-server exited at start")]),
+  ])) as [Error | undefined];
+  if (error !== undefined) throw new Error(`this benchmark needs redis-server on PATH (${error.message})`);
+  return `redis://127.0.0.1:${port}/0`;
+}
+
+function waitForOutput(child: ChildProcess, text: string): Promise<void> {
+  return new Promise((resolve) => {
+    let output = "";
+    child.stdout?.on("data", (chunk: Buffer) => {
+      output += chunk.toString("utf8");
+      if (output.includes(text)) resolve();
+    });
+  });
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer().listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const port = (server.address() as net.AddressInfo).port;
+  server.close();
+  return port;
+}
+
+/** Starts a process and waits for its first stdout line that names a `url`; the rest is discarded. */
+async function startChild(command: string, args: string[], children: ChildProcess[]): Promise<string> {
+  const child = spawn(command, args, { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
+  children.push(child);
+  const lines = createInterface({ input: child.stdout! });
+  const url = new Promise<string>((resolve) =>
+    lines.on("line", (line) => {
+      // Keeps draining after the url, so the child never blocks on a full pipe.
+      const parsed = line.startsWith("{") ? (JSON.parse(line) as { url?: unknown }) : {};
+      if (typeof parsed.url === "string") resolve(parsed.url);
+    }),
+  );
+  const found = await Promise.race([url, once(child, "exit").then(() => undefined)]);
+  if (found === undefined) throw new Error(`${args[0]} exited before it was ready`);
+  return found;
+}
+
+async function stats(wecomUrl: string): Promise<{ gettoken: number }> {
+  return JSON.parse(await get(`${wecomUrl}/sandbox/stats`)) as { gettoken: number };
+}
+
+function get(url: string, agent?: http.Agent): Promise<string> {
+  return request(url, "GET", agent);
+}
+
+function post(url: string): Promise<string> {
+  return request(url, "POST");
+}
+
+function request(url: string, method: string, agent?: http.Agent): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http
+      .request(url, { method, agent }, (res) => {
+        let text = "";
+        res
+          .setEncoding("utf8")
+          .on("data", (chunk: string) => (text += chunk))
+          .on("end", () => resolve(text))
+          .on("error", reject);
+      })
+      .on("error", reject)
+      .end();
+  });
+}
+
+await main();
