@@ -1,13 +1,20 @@
 // Wiring: config → store, tokens, upstream, routing → one request handler.
 import type { Config } from "../config/load.js";
 import type { Logger } from "../log.js";
-import { createMetricsRegistry, type Registry } from "../metrics.js";
+import {
+  NO_INSTRUMENTS,
+  createMetricsRegistry,
+  proxyInstruments,
+  type Instruments,
+  type Registry,
+} from "../metrics.js";
 import { createForwarder, type Forwarder } from "../proxy/forward.js";
 import { frameForUpstream } from "../proxy/outgoing/frame-for-upstream.js";
 import { stripClientAddress } from "../proxy/outgoing/strip-client-address.js";
 import { stripHopByHop } from "../proxy/outgoing/strip-hop-by-hop.js";
 import { stripProxyControls } from "../proxy/outgoing/strip-proxy-controls.js";
 import type { Pass } from "../proxy/pass.js";
+import { egressProxyFor } from "../proxy/egress-proxy.js";
 import { createUpstream, type Upstream } from "../proxy/upstream.js";
 import { Routing } from "../routing/pick-agent.js";
 import type { Store } from "../tokens/store.js";
@@ -31,6 +38,8 @@ export interface Runtime {
   readonly config: Config;
   readonly log: Logger;
   readonly metrics: Registry;
+  /** What requests and tokens record; does nothing with metrics.enabled: false. */
+  readonly instruments: Instruments;
   readonly store: Store;
   readonly tokens: TokenSource;
   readonly upstream: Upstream;
@@ -38,24 +47,47 @@ export interface Runtime {
   readonly routing: Routing;
   readonly passes: readonly Pass[];
   close(): Promise<void>;
+  /** Releases what `successor` (the next configuration's runtime) does not share. */
+  retire(successor: Runtime): Promise<void>;
 }
 
-export function createRuntime(config: Config, deps: ProxyDeps): Runtime {
+/**
+ * `previous`: the runtime this one replaces on a configuration reload. With the same
+ * store.url, its store, cached tokens and token history carry over (no gettoken); its
+ * remembered gettoken rejections do not (DESIGN §5). Metrics continue on the same registry.
+ * Throws InvalidEgressProxy when a proxy variable of the environment is not a URL.
+ */
+export function createRuntime(config: Config, deps: ProxyDeps, previous?: Runtime): Runtime {
   const now = deps.now ?? Date.now;
-  const store = deps.store ?? openStore(config.store.url, now);
-  const upstream = createUpstream(config.upstream.url, config.upstream.timeoutMs);
+  const sameStore = previous !== undefined && previous.config.store.url === config.store.url;
+  const store = deps.store ?? (sameStore ? previous.store : openStore(config.store.url, now));
+  const metrics = deps.metrics ?? previous?.metrics ?? createMetricsRegistry();
+  const instruments = config.metrics.enabled ? proxyInstruments(metrics) : NO_INSTRUMENTS;
+  const egress = egressProxyFor(config.upstream.url, config.upstream.proxy);
+  const upstream = createUpstream(config.upstream.url, config.upstream.timeoutMs, egress);
   const tokens = new TokenSource({
     store,
     log: deps.log,
     now,
     retry: deps.tokenRetry,
     fetchToken: (agent, signal) => gettoken(upstream.getJson, agent.corpid, agent.secret, signal),
+    observer: instruments.tokens,
+    inherit: sameStore ? previous.tokens : undefined,
   });
+  instruments.watchTokens(() =>
+    [...config.agents.values()].map((agent) => [agent.name, tokens.status(agent).secondsLeft] as const),
+  );
   const forwarder = createForwarder(upstream);
+  const release = () => {
+    tokens.close();
+    forwarder.close();
+    upstream.close();
+  };
   return {
     config,
     log: deps.log,
-    metrics: deps.metrics ?? createMetricsRegistry(),
+    metrics,
+    instruments,
     store,
     tokens,
     upstream,
@@ -63,10 +95,12 @@ export function createRuntime(config: Config, deps: ProxyDeps): Runtime {
     routing: new Routing(config),
     passes: [stripHopByHop, stripClientAddress, stripProxyControls, frameForUpstream(upstream.host)],
     async close() {
-      tokens.close();
-      forwarder.close();
-      upstream.close();
+      release();
       await store.close();
+    },
+    async retire(successor) {
+      release();
+      if (successor.store !== store) await store.close();
     },
   };
 }

@@ -7,6 +7,7 @@ import { runPasses } from "../proxy/pass.js";
 import { readBody } from "../proxy/read-body.js";
 import { exchangeWithReplay } from "../proxy/replay.js";
 import { sendAnswer } from "../proxy/respond.js";
+import { timedForwarder } from "../proxy/timed-forwarder.js";
 import { normalizePath } from "../routing/normalize-path.js";
 import { splitTarget } from "../routing/request-target.js";
 import type { Runtime } from "./create-proxy.js";
@@ -19,6 +20,8 @@ interface AccessLine {
   method: string | undefined;
   url: string | undefined;
   agent?: string | undefined;
+  /** The authenticated client's name, once access control names one. */
+  client?: string | undefined;
   status?: number;
   errcode?: number | undefined;
   replayed?: boolean;
@@ -30,6 +33,11 @@ const CLIENT_CLOSED = 499;
 
 export function createRequestHandler(runtime: () => Runtime) {
   return (req: IncomingMessage, res: ServerResponse): void => void handle(runtime(), req, res);
+}
+
+/** Resolves when the request is completely done with `rt` (answered or abandoned, and logged). */
+export async function handleRequest(rt: Runtime, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  return handle(rt, req, res);
 }
 
 async function handle(rt: Runtime, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -48,6 +56,7 @@ async function handle(rt: Runtime, req: IncomingMessage, res: ServerResponse): P
   } finally {
     line.ms = Math.round((performance.now() - started) * 10) / 10;
     rt.log.info(line, "request");
+    rt.instruments.request(line, line.ms / 1000);
   }
 }
 
@@ -80,7 +89,9 @@ async function serve(rt: Runtime, req: IncomingMessage, res: ServerResponse, lin
     rt.passes,
   );
   const { answer, replayed } = await exchangeWithReplay({
-    forwarder: rt.forwarder,
+    forwarder: rt.instruments.enabled
+      ? timedForwarder(rt.forwarder, (seconds) => rt.instruments.upstream(line.agent, seconds))
+      : rt.forwarder,
     tokens: rt.tokens,
     agent: pick.agent,
     outgoing,

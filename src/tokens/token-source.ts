@@ -10,7 +10,8 @@ import { GettokenBusy, GettokenRejected, type FetchedToken } from "../wecom/gett
 import { SingleFlight, abortable } from "./single-flight.js";
 import type { Store } from "./store.js";
 
-export type RefreshReason = "cold" | "expired" | "invalidated";
+/** forced: an operator asked for a new token (POST /-/tokens/NAME/refresh). */
+export type RefreshReason = "cold" | "expired" | "invalidated" | "forced";
 
 export type FetchToken = (agent: AgentConfig, signal: AbortSignal) => Promise<FetchedToken>;
 
@@ -26,6 +27,8 @@ export interface TokenObserver {
 export interface TokenStatus {
   readonly cached: boolean;
   readonly expiresAt: number | undefined;
+  /** Seconds until `expiresAt`, by the token source's clock. */
+  readonly secondsLeft: number | undefined;
   readonly lastRefresh: { readonly at: number; readonly reason: RefreshReason } | undefined;
   readonly lastError:
     { readonly at: number; readonly errcode: number | undefined; readonly errmsg: string } | undefined;
@@ -41,6 +44,11 @@ export interface TokenSourceOptions {
   /** p-retry settings for transient gettoken failures. */
   readonly retry?: { readonly retries: number; readonly minTimeout: number };
   readonly observer?: TokenObserver;
+  /**
+   * The source this one replaces (a configuration reload on the same store): its cached
+   * tokens and history carry over; its remembered gettoken rejections do not.
+   */
+  readonly inherit?: TokenSource;
 }
 
 /** A token as handed out; (token, obtainedAt) identifies one fetch of it. */
@@ -68,6 +76,12 @@ export class TokenSource {
 
   constructor(private readonly options: TokenSourceOptions) {
     this.now = options.now ?? Date.now;
+    if (options.inherit !== undefined) {
+      // Shared, not copied: a fetch the old source finishes late is seen here too.
+      this.cache = options.inherit.cache;
+      this.refused = options.inherit.refused;
+      this.history = options.inherit.history;
+    }
   }
 
   /** The agent's current token. Waiters may give up (signal); the shared gettoken goes on. */
@@ -99,6 +113,15 @@ export class TokenSource {
     );
   }
 
+  /** A new token now, whatever the cache holds; joins a fetch already under way. */
+  async forceRefresh(agent: AgentConfig, signal?: AbortSignal): Promise<TokenLease> {
+    const key = tokenKey(agent);
+    return abortable(
+      this.flights.run(key, () => this.fetch(agent, key, "forced")),
+      signal,
+    );
+  }
+
   status(agent: AgentConfig): TokenStatus {
     const key = tokenKey(agent);
     const cached = this.cache.get(key);
@@ -107,6 +130,7 @@ export class TokenSource {
     return {
       cached: usable,
       expiresAt: usable ? cached.expiresAt : undefined,
+      secondsLeft: usable ? Math.max(0, Math.round((cached.expiresAt - this.now()) / 1000)) : undefined,
       lastRefresh: history?.lastRefresh,
       lastError: history?.lastError,
     };
@@ -154,6 +178,8 @@ export class TokenSource {
     const obtainedAt = this.now();
     const entry = { token: fetched.token, obtainedAt, expiresAt: obtainedAt + fetched.expiresInSeconds * 1000 };
     this.cache.set(key, entry);
+    this.remember(key, { lastRefresh: { at: obtainedAt, reason } });
+    this.options.observer?.fetched?.(agent, reason);
     this.options.log.info(
       { agent: agent.name, reason, expiresIn: fetched.expiresInSeconds },
       "fetched a new access_token",
@@ -185,11 +211,7 @@ export class TokenSource {
           minTimeout,
           factor: 2,
           signal,
-          onFailedAttempt: ({ error, attemptNumber }) =>
-            this.options.log.warn(
-              { agent: agent.name, attempt: attemptNumber, err: describe(error) },
-              "gettoken failed",
-            ),
+          onFailedAttempt: ({ error, attemptNumber }) => this.attemptFailed(agent, key, error, attemptNumber),
         },
       );
     } catch (error) {
