@@ -43,6 +43,8 @@ async function main(): Promise<number> {
     await runtime.close();
     return 1;
   }
+  // Before the line that tells the world it listens: a signal sent on seeing it is handled.
+  handleSignals(running, () => reloadConfig({ configFile: args.configFile, running, deps }), deps);
   log.info(
     {
       url: running.url,
@@ -52,7 +54,6 @@ async function main(): Promise<number> {
     },
     "listening",
   );
-  handleSignals(running, () => reloadConfig({ configFile: args.configFile, running, deps }), deps);
   return -1; // keeps running
 }
 

@@ -1,0 +1,101 @@
+// The proxy as a real process (`node dist/src/cli/main.js`), for signals and the environment.
+// Needs `npm run build` (npm test runs it first).
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+const MAIN = fileURLToPath(new URL("../../dist/src/cli/main.js", import.meta.url));
+/** Every wait is bounded: a hung process fails its test instead of the whole run. */
+export const WAIT_MS = 10_000;
+
+type Line = Record<string, unknown>;
+
+export interface Exit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
+export class ProxyProcess {
+  stdout = "";
+  stderr = "";
+  readonly exit: Promise<Exit>;
+  private readonly child: ChildProcess;
+  private readonly waiters = new Set<() => void>();
+
+  constructor(configFile: string, env: NodeJS.ProcessEnv = {}) {
+    if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run "npm run build" first (npm test does)`);
+    const base: NodeJS.ProcessEnv = { ...process.env };
+    for (const name of ["WECOM_PROXY_CONFIG", "LOG_LEVEL", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"]) {
+      delete base[name];
+      delete base[name.toLowerCase()];
+    }
+    this.child = spawn(process.execPath, [MAIN, "--config", configFile], {
+      env: { ...base, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    this.child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
+      this.stdout += chunk;
+      for (const wake of this.waiters) wake();
+    });
+    this.child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (this.stderr += chunk));
+    this.exit = new Promise((resolve, reject) => {
+      this.child.once("error", reject);
+      this.child.once("close", (code, signal) => resolve({ code, signal }));
+    });
+  }
+
+  /** Its JSON log lines so far. */
+  lines(): Line[] {
+    return this.stdout
+      .split("\n")
+      .filter((line) => line.startsWith("{") && line.endsWith("}"))
+      .map((line) => JSON.parse(line) as Line);
+  }
+
+  /** The first log line (already written or still to come) that matches. */
+  waitForLine(match: (line: Line) => boolean, what: string): Promise<Line> {
+    const found = new Promise<Line>((resolve, reject) => {
+      const check = () => {
+        const line = this.lines().find(match);
+        if (line === undefined) return;
+        this.waiters.delete(check);
+        resolve(line);
+      };
+      this.waiters.add(check);
+      void this.exit.then((exit) =>
+        reject(new Error(`exited (${JSON.stringify(exit)}) before logging ${what}: ${this.stdout} ${this.stderr}`)),
+      );
+      check();
+    });
+    return within(found, `${what} (stdout: ${this.stdout}, stderr: ${this.stderr})`);
+  }
+
+  /** The URL from its "listening" line. */
+  async listening(): Promise<string> {
+    return String((await this.waitForLine((line) => line["msg"] === "listening", '"listening"'))["url"]);
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    this.child.kill(signal);
+  }
+
+  exited(): Promise<Exit> {
+    return within(this.exit, `the process to exit (stdout: ${this.stdout}, stderr: ${this.stderr})`);
+  }
+
+  /** Teardown: kills it if it still runs. */
+  async kill(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill("SIGKILL");
+      await this.exit.catch(() => undefined);
+    }
+  }
+}
+
+export function within<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${WAIT_MS} ms waiting for ${what}`)), WAIT_MS);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
