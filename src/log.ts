@@ -56,8 +56,11 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
  * destination (no worker thread, no formatting); a person at a terminal gets pino-pretty.
  */
 export function stdoutDestination(format: LogFormat, isTTY = process.stdout.isTTY === true): DestinationStream {
-  const pretty = format === "pretty" || (format === "auto" && isTTY);
-  return pretty ? prettyDestination(1) : pino.destination({ fd: 1, sync: false });
+  return wantsPretty(format, isTTY) ? prettyDestination(1) : pino.destination({ fd: 1, sync: false });
+}
+
+export function wantsPretty(format: LogFormat, isTTY: boolean): boolean {
+  return format === "pretty" || (format === "auto" && isTTY);
 }
 
 /** Human-readable lines; redaction has already happened inside the logger. */

@@ -70,6 +70,21 @@ export class ProxyProcess {
     return within(found, `${what} (stdout: ${this.stdout}, stderr: ${this.stderr})`);
   }
 
+  /** Resolves once stdout contains `text`. */
+  waitForText(text: string): Promise<void> {
+    const found = new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (!this.stdout.includes(text)) return;
+        this.waiters.delete(check);
+        resolve();
+      };
+      this.waiters.add(check);
+      void this.exit.then(() => reject(new Error(`exited before printing ${text}: ${this.stderr}`)));
+      check();
+    });
+    return within(found, `"${text}" on stdout (stdout: ${this.stdout}, stderr: ${this.stderr})`);
+  }
+
   /** The URL from its "listening" line. */
   async listening(): Promise<string> {
     return String((await this.waitForLine((line) => line["msg"] === "listening", '"listening"'))["url"]);
