@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
+import net, { type AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
@@ -24,7 +25,12 @@ interface Load {
   readonly p50: number;
   readonly p99: number;
   readonly errors: number;
+  /** The proxy process's CPU time per request during the load, µs (when measured). */
+  readonly cpuMicros?: number;
 }
+
+/** Linux reports process CPU time in clock ticks; 100 per second on every common kernel. */
+const CLOCK_TICKS_PER_SECOND = 100;
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), "wecom-proxy-bench-"));
@@ -33,6 +39,8 @@ async function main(): Promise<void> {
     const fake = await startChild(["dist/bench/fake-upstream.js", JSON.stringify([APP])], children);
     const wecomUrl = (JSON.parse(fake.firstLine) as { url: string }).url;
     const proxy = await startProxy(wecomUrl, dir, children);
+    // The same proxy with its access log and metrics off: the cost of both, side by side.
+    const quiet = await startQuietProxy(wecomUrl, dir, children);
     const token = await directToken(wecomUrl);
     await get(`${proxy.url}/cgi-bin/user/get?userid=zhangsan`); // warm: the proxy fetches its token
 
@@ -62,6 +70,21 @@ async function main(): Promise<void> {
       }
       report(scenario.name, best(direct), best(proxied));
     }
+
+    const withObservability: Load[] = [];
+    const without: Load[] = [];
+    const userGet = scenarios[0] as (typeof scenarios)[number];
+    // The loud proxy ran the scenarios above; the quiet one gets as warm before it counts.
+    await load(`${quiet.url}${userGet.path}`, userGet);
+    for (let round = 0; round < ROUNDS; round += 1) {
+      // Alternating which goes first, so a drift in the machine's load favours neither.
+      const pair = [
+        async () => withObservability.push(await loadMeasuringCpu(`${proxy.url}${userGet.path}`, userGet, proxy.child)),
+        async () => without.push(await loadMeasuringCpu(`${quiet.url}${userGet.path}`, userGet, quiet.child)),
+      ];
+      for (const run of round % 2 === 0 ? pair : pair.reverse()) await run();
+    }
+    reportObservabilityCost(best(withObservability), best(without));
 
     const rssBefore = peakRssKiB(proxy.child);
     const started = performance.now();
@@ -93,6 +116,43 @@ function report(name: string, direct: Load, proxy: Load): void {
   );
 }
 
+function reportObservabilityCost(on: Load, off: Load): void {
+  const ratio = on.requestsPerSecond / off.requestsPerSecond;
+  const cpu = (load: Load) => `${(load.cpuMicros ?? NaN).toFixed(0)} µs CPU/request`;
+  console.log(
+    `\ncost of the access log + metrics (GET user/get through the proxy, log level ${LOG_LEVEL} + metrics vs silent + metrics off):\n` +
+      `  on:  ${on.requestsPerSecond.toFixed(0).padStart(7)} req/s  p50 ${on.p50} ms  p99 ${on.p99} ms  ${cpu(on)}\n` +
+      `  off: ${off.requestsPerSecond.toFixed(0).padStart(7)} req/s  p50 ${off.p50} ms  p99 ${off.p99} ms  ${cpu(off)}\n` +
+      `  on/off req/s ${ratio.toFixed(2)}; ${((on.cpuMicros ?? NaN) - (off.cpuMicros ?? NaN)).toFixed(0)} µs more proxy CPU per request` +
+      (on.errors + off.errors > 0 ? `  (errors: on ${on.errors}, off ${off.errors})` : ""),
+  );
+}
+
+/** A load, and the proxy's CPU time per request while it ran (from /proc). */
+async function loadMeasuringCpu(
+  url: string,
+  scenario: { method: "GET" | "POST"; body?: string },
+  child: ChildProcess,
+): Promise<Load> {
+  const before = cpuTicks(child);
+  const result = await autocannon({ url, method: scenario.method, connections: CONNECTIONS, duration: SECONDS });
+  const ticks = cpuTicks(child) - before;
+  return {
+    requestsPerSecond: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: result.errors + result.non2xx,
+    cpuMicros: ((ticks / CLOCK_TICKS_PER_SECOND) * 1e6) / Math.max(1, result.requests.total),
+  };
+}
+
+/** utime + stime of the process so far, in clock ticks (Linux /proc/PID/stat fields 14 and 15). */
+function cpuTicks(child: ChildProcess): number {
+  const stat = readFileSync(`/proc/${child.pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return Number(fields[11]) + Number(fields[12]);
+}
+
 async function load(url: string, scenario: { method: "GET" | "POST"; body?: string }): Promise<Load> {
   const result = await autocannon({
     url,
@@ -110,22 +170,61 @@ async function load(url: string, scenario: { method: "GET" | "POST"; body?: stri
   };
 }
 
-async function startProxy(wecomUrl: string, dir: string, children: ChildProcess[]) {
-  const configFile = path.join(dir, "bench.yaml");
+const LOG_LEVEL = process.env["BENCH_LOG_LEVEL"] ?? "info";
+
+function writeProxyConfig(file: string, wecomUrl: string, log: { level: string }, metrics: { enabled: boolean }) {
   writeFileSync(
-    configFile,
+    file,
     stringify({
       listen: { host: "127.0.0.1", port: 0 },
       upstream: { url: wecomUrl },
       store: { url: "memory://" },
-      log: { level: process.env["BENCH_LOG_LEVEL"] ?? "info" },
+      log: { ...log, format: "json" },
+      metrics,
       corpid: CORP,
       agents: { notify: { agentid: APP.agentid, secret: APP.secret } },
       defaultAgent: "notify",
     }),
   );
+}
+
+async function startProxy(wecomUrl: string, dir: string, children: ChildProcess[]) {
+  const configFile = path.join(dir, "bench.yaml");
+  writeProxyConfig(configFile, wecomUrl, { level: LOG_LEVEL }, { enabled: true });
   const started = await startChild(["dist/src/cli/main.js", "--config", configFile], children);
   return { url: (JSON.parse(started.firstLine) as { url: string }).url, child: started.child };
+}
+
+/** Log level silent and metrics off. It prints nothing, so it gets a port chosen here. */
+async function startQuietProxy(wecomUrl: string, dir: string, children: ChildProcess[]) {
+  const configFile = path.join(dir, "bench-quiet.yaml");
+  writeProxyConfig(configFile, wecomUrl, { level: "silent" }, { enabled: false });
+  const port = await freePort();
+  const child = spawn(process.execPath, ["dist/src/cli/main.js", "--config", configFile, "--port", String(port)], {
+    cwd: root,
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  children.push(child);
+  const url = `http://127.0.0.1:${port}`;
+  for (let attempt = 0; ; attempt += 1) {
+    const up = await get(`${url}/-/healthy`).then(
+      () => true,
+      () => false,
+    );
+    if (up) return { url, child };
+    if (attempt >= 100) throw new Error("the quiet proxy did not start within 10 s");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+    server.on("error", reject);
+  });
 }
 
 /** Starts `node ARGS` and waits for its first stdout line; the rest of its output is discarded. */
@@ -138,7 +237,10 @@ async function startChild(
   const lines = createInterface({ input: child.stdout! });
   const [firstLine] = (await Promise.race([once(lines, "line"), once(child, "exit")])) as [string];
   if (typeof firstLine !== "string") throw new Error(`${args[0]} exited before it was ready`);
-  lines.on("line", () => {}); // keep draining, so the child never blocks on a full pipe
+  // Keep draining without splitting lines, so the child never blocks on a full pipe and the
+  // benchmark spends as little CPU as it can on the proxy's log.
+  lines.close();
+  child.stdout?.on("data", () => {}).resume();
   return { child, firstLine };
 }
 

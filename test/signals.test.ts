@@ -2,6 +2,7 @@
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
@@ -110,6 +111,39 @@ describe("SIGTERM", () => {
     );
     expect(outcome).toBe("ECONNRESET");
     expect(await proxy?.exited()).toEqual({ code: 0, signal: null });
+  });
+
+  test("answers a request that arrives on a busy connection meanwhile, then closes that connection", async () => {
+    const url = new URL(await startProxy(config()));
+    let release = () => {};
+    sandbox.addFault({ path: "/cgi-bin/user/get", until: new Promise<void>((resolve) => (release = resolve)) });
+    releases.push(release);
+    const socket = net.connect(Number(url.port), "127.0.0.1");
+    let received = "";
+    socket.setEncoding("utf8").on("data", (chunk: string) => (received += chunk));
+    const closed = once(socket, "close");
+    const arrived = once(sandbox.events, "request");
+    socket.write("GET /cgi-bin/user/get?userid=zhangsan HTTP/1.1\r\nHost: proxy\r\n\r\n");
+    await within(arrived, "the held request to reach WeCom");
+    proxy?.signal("SIGTERM");
+    await proxy?.waitForLine((line) => line["msg"] === "shutting down", '"shutting down"');
+    socket.write("GET /-/healthy HTTP/1.1\r\nHost: proxy\r\n\r\n");
+    release();
+    await within(closed, "the connection to close");
+    const answers = received.split(/(?=HTTP\/1\.1 )/);
+    expect(answers.map((answer) => answer.slice(0, 12))).toEqual(["HTTP/1.1 200", "HTTP/1.1 200"]);
+    expect(answers[1]).toMatch(/\r\nConnection: close\r\n/i);
+    expect(await proxy?.exited()).toEqual({ code: 0, signal: null });
+  });
+
+  test("a second SIGTERM during the drain ends the process at once with status 1", async () => {
+    const url = await startProxy(config());
+    const held = await heldRequest(url);
+    proxy?.signal("SIGTERM");
+    await proxy?.waitForLine((line) => line["msg"] === "shutting down", '"shutting down"');
+    proxy?.signal("SIGTERM");
+    expect(await proxy?.exited()).toEqual({ code: 1, signal: null });
+    await expect(held.reply).rejects.toThrow();
   });
 });
 

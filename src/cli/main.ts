@@ -57,9 +57,16 @@ async function main(): Promise<number> {
   return -1; // keeps running
 }
 
-/** SIGTERM/SIGINT: drain and exit 0 (a second one kills at once). SIGHUP: reload the config. */
+/** SIGTERM/SIGINT: drain and exit 0; a second one ends the process at once. SIGHUP: reload. */
 function handleSignals(running: RunningServer, reload: () => void, { log }: ProxyDeps): void {
+  let stopping = false;
   const stop = async (signal: string) => {
+    if (stopping) {
+      log.warn({ signal }, "stopping at once; requests in flight are cut");
+      log.flush();
+      process.exit(1);
+    }
+    stopping = true;
     const graceMs = running.runtime.config.shutdownGraceMs;
     log.info({ signal, graceMs }, "shutting down");
     await running.close(graceMs);
@@ -67,8 +74,8 @@ function handleSignals(running: RunningServer, reload: () => void, { log }: Prox
     log.flush();
     process.exit(0);
   };
-  process.once("SIGTERM", () => void stop("SIGTERM"));
-  process.once("SIGINT", () => void stop("SIGINT"));
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
   process.on("SIGHUP", () => {
     log.info({ signal: "SIGHUP" }, "reloading the config");
     try {

@@ -1,6 +1,6 @@
 // Listening, swapping the runtime on a configuration reload, and stopping gracefully.
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import type { Runtime } from "./create-proxy.js";
 import { handleRequest } from "./handle-request.js";
 
@@ -57,7 +57,14 @@ export async function startServer(runtime: Runtime, host: string, port: number):
     // While stopping, a request that still arrives on an open connection is answered, then
     // its connection closes.
     if (stopping) res.shouldKeepAlive = false;
-    void current.track(handleRequest(current.runtime, req, res));
+    // Done when the handler is and the answer has left (a pipelined one waits its turn).
+    const answered = new Promise<void>((resolve) => res.once("close", () => resolve()));
+    void current.track(Promise.all([handleRequest(current.runtime, req, res), answered]).then(() => undefined));
+  });
+  const sockets = new Set<Socket>();
+  server.on("connection", (socket: Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -105,8 +112,9 @@ export async function startServer(runtime: Runtime, host: string, port: number):
       const grace = setTimeout(() => server.closeAllConnections(), graceMs);
       try {
         await allIdle();
-        // Nothing is in flight: what is still open is an idle keep-alive connection.
-        server.closeAllConnections();
+        // Nothing is in flight: what is still open is an idle keep-alive connection, or one
+        // whose last answers are still being written; end() closes it after they are sent.
+        for (const socket of sockets) socket.end();
         await closed;
       } finally {
         clearTimeout(grace);
