@@ -57,7 +57,9 @@ function carelessFields(stack: Stack, token: string) {
     key: ADMIN_KEY,
     access_token: token,
     corpsecret: secret,
-    agent: { name: "contacts", secret, token, password: PROXY_PASSWORD },
+    agent: { name: "contacts", secret, token },
+    lease: { token, obtainedAt: 1, expiresAt: 2 },
+    password: PROXY_PASSWORD,
     req: { headers: { authorization: `Bearer ${ADMIN_KEY}` } },
     wrapped: new Secret(secret),
   };
@@ -87,7 +89,8 @@ describe("the logger's redaction", () => {
       proxy: "http://[redacted]@egress.corp:3128",
       headers: { authorization: "[redacted]", "proxy-authorization": "[redacted]", cookie: "[redacted]" },
       secret: "[redacted]",
-      agent: { name: "contacts", secret: "[redacted]" },
+      agent: { name: "contacts", secret: "[redacted]", token: "[redacted]" },
+      lease: { token: "[redacted]", obtainedAt: 1 },
       req: { headers: { authorization: "[redacted]" } },
       wrapped: "[secret]",
     });
