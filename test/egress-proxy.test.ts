@@ -1,9 +1,13 @@
 // Egress through a corporate forward proxy: CONNECT tunnels to WeCom, from upstream.proxy or
 // from the conventional environment variables.
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { once } from "node:events";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import net, { type AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
+import tls from "node:tls";
+import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import { stringify } from "yaml";
 import { FakeWeCom } from "../src/sandbox/fake-wecom.js";
@@ -141,6 +145,41 @@ describe("the environment's proxy variables (real process)", () => {
     expect(egress.connects).toEqual([`127.0.0.1:${new URL(sandbox.url).port}`]);
     const listening = proxy?.lines().find((line) => line["msg"] === "listening");
     expect(listening?.["egress"]).toBe(`http://${new URL(egress.url).host} (with credentials)`);
+  });
+
+  test("TLS to an https:// WeCom runs inside the tunnel, end to end", async () => {
+    // A TLS front for the fake WeCom, with a test certificate for localhost the process trusts
+    // (a host name: the tunnelling agent checks the certificate against the name it sends as SNI).
+    const fixture = (name: string) => fileURLToPath(new URL(`fixtures/${name}`, import.meta.url));
+    const front = tls.createServer(
+      { key: readFileSync(fixture("localhost-tls.key")), cert: readFileSync(fixture("localhost-tls.crt")) },
+      (socket) => {
+        const wecom = net.connect(Number(new URL(sandbox.url).port), "127.0.0.1");
+        socket.pipe(wecom).pipe(socket);
+        socket.on("error", () => wecom.destroy());
+        wecom.on("error", () => socket.destroy());
+      },
+    );
+    front.listen(0, "127.0.0.1");
+    await once(front, "listening");
+    const { port } = front.address() as AddressInfo;
+    try {
+      const url = await start(
+        { NODE_EXTRA_CA_CERTS: fixture("localhost-tls.crt") },
+        { url: `https://localhost:${port}`, proxy: egress.url },
+      );
+      for (const userid of ["zhangsan", "lisi", "zhangsan"]) {
+        expect((await getJson(`${url}/cgi-bin/user/get?userid=${userid}`))["errcode"]).toBe(0);
+      }
+      expect(new Set(egress.connects)).toEqual(new Set([`localhost:${port}`]));
+      // Pooled: one tunnel for gettoken, one for the API calls.
+      expect(egress.connects).toHaveLength(2);
+      expect(sandbox.requestsTo("/cgi-bin/gettoken")).toHaveLength(1);
+      expect(sandbox.requestsTo("/cgi-bin/user/get")).toHaveLength(3);
+    } finally {
+      await proxy?.kill();
+      front.close();
+    }
   });
 
   test("NO_PROXY naming WeCom's host keeps the way out direct", async () => {

@@ -1,5 +1,5 @@
 // A small forward proxy that only tunnels (CONNECT), as corporate egress proxies do. It
-// tunnels to 127.0.0.1 only, and can demand Basic credentials.
+// tunnels to this machine only (127.0.0.1 or localhost), and can demand Basic credentials.
 import { once } from "node:events";
 import http from "node:http";
 import net, { type AddressInfo } from "node:net";
@@ -30,7 +30,7 @@ export async function startConnectProxy(credentials?: { user: string; password: 
       client.end('HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="egress"\r\n\r\n');
       return;
     }
-    const match = /^127\.0\.0\.1:(\d+)$/.exec(target);
+    const match = /^(?:127\.0\.0\.1|localhost):(\d+)$/.exec(target);
     if (match === null) {
       client.end("HTTP/1.1 403 Forbidden\r\n\r\n");
       return;
