@@ -59,7 +59,13 @@ export async function startServer(runtime: Runtime, host: string, port: number):
     if (stopping) res.shouldKeepAlive = false;
     // Done when the handler is and the answer has left (a pipelined one waits its turn).
     const answered = new Promise<void>((resolve) => res.once("close", () => resolve()));
-    void current.track(Promise.all([handleRequest(current.runtime, req, res), answered]).then(() => undefined));
+    const generation = current;
+    void generation
+      .track(Promise.all([handleRequest(generation.runtime, req, res), answered]).then(() => undefined))
+      .catch((error: unknown) => {
+        // handleRequest answers every failure itself; reaching here is a bug, kept from crashing the process.
+        generation.runtime.log.error({ err: error }, "unexpected failure after a request");
+      });
   });
   const sockets = new Set<Socket>();
   server.on("connection", (socket: Socket) => {
