@@ -88,3 +88,8 @@ export class InternalError extends ProxyError {
   readonly status = 500;
   readonly errcode = 9500001;
 }
+
+/** The proxy's own errcodes read 9, the HTTP status, a serial (9SSSNNN): outside WeCom's ranges. */
+export function isProxyErrcode(errcode: number): boolean {
+  return errcode >= 9_100_000 && errcode < 9_600_000;
+}

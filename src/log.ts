@@ -1,15 +1,45 @@
 // The logger, built once, with redaction configured here rather than at call sites (DESIGN §8).
 import { pino, stdTimeFunctions, type DestinationStream, type Logger } from "pino";
+import pinoPretty from "pino-pretty";
+import type { LogFormat } from "./config/schema.js";
 import { CREDENTIAL_PARAMS } from "./wecom/errcodes.js";
 
 export type { Logger };
 
 const REDACTED = "[redacted]";
 const CREDENTIAL_PARAM = new RegExp(`([?&](?:${CREDENTIAL_PARAMS.join("|")})=)[^&#]*`, "gi");
+/** `scheme://user:password@host`: a forward proxy's URL carries its credentials this way. */
+const USERINFO = /(\/\/)[^/?#@\s]*@/g;
 
-/** The URL with every credential parameter's value replaced. */
+/** The URL with every credential parameter's value and any user:password replaced. */
 export function redactUrl(url: string): string {
-  return url.includes("=") ? url.replace(CREDENTIAL_PARAM, `$1${REDACTED}`) : url;
+  const withoutParams = url.includes("=") ? url.replace(CREDENTIAL_PARAM, `$1${REDACTED}`) : url;
+  return withoutParams.includes("@") ? withoutParams.replace(USERINFO, `$1${REDACTED}@`) : withoutParams;
+}
+
+const urlSerializer = (url: unknown) =>
+  typeof url === "string" ? redactUrl(url) : url instanceof URL ? redactUrl(url.href) : url;
+
+/** Field names whose values are credentials. */
+const CREDENTIAL_FIELDS = ["secret", "token", "key", "password", "access_token", "corpsecret"];
+/** Request headers that carry credentials, as redaction paths. */
+const CREDENTIAL_HEADERS = ["headers.authorization", 'headers["proxy-authorization"]', "headers.cookie"];
+/**
+ * Explicit paths only: a wildcard path ("*.secret") makes every log line several times as
+ * expensive. Secrets deeper down are Secret objects, which serialize as "[secret]".
+ */
+const REDACT_PATHS = [
+  ...CREDENTIAL_FIELDS,
+  ...CREDENTIAL_HEADERS,
+  ...CREDENTIAL_HEADERS.flatMap((header) => [`req.${header}`, `request.${header}`]),
+  "agent.secret",
+  "agent.token",
+  "lease.token",
+];
+
+/** $LOG_LEVEL wins over the configuration's log.level. */
+export function logLevelFrom(configured: string, env: NodeJS.ProcessEnv = process.env): string {
+  return env["LOG_LEVEL"] ?? configured;
 }
 
 export function createLogger(level: string, destination?: DestinationStream): Logger {
@@ -18,21 +48,26 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       level,
       base: { service: "wecom-proxy" },
       timestamp: stdTimeFunctions.isoTime,
-      serializers: { url: (url: unknown) => (typeof url === "string" ? redactUrl(url) : url) },
-      redact: {
-        paths: [
-          "secret",
-          "token",
-          "key",
-          "*.secret",
-          "*.token",
-          "*.key",
-          "headers.authorization",
-          "*.headers.authorization",
-        ],
-        censor: REDACTED,
-      },
+      serializers: { url: urlSerializer, proxy: urlSerializer },
+      redact: { paths: REDACT_PATHS, censor: REDACTED },
     },
     destination ?? pino.destination({ fd: 1, sync: false }),
   );
+}
+
+/**
+ * Where the process logs. JSON lines go straight to stdout through pino's asynchronous
+ * destination (no worker thread, no formatting); a person at a terminal gets pino-pretty.
+ */
+export function stdoutDestination(format: LogFormat, isTTY = process.stdout.isTTY === true): DestinationStream {
+  return wantsPretty(format, isTTY) ? prettyDestination(1) : pino.destination({ fd: 1, sync: false });
+}
+
+export function wantsPretty(format: LogFormat, isTTY: boolean): boolean {
+  return format === "pretty" || (format === "auto" && isTTY);
+}
+
+/** Human-readable lines; redaction has already happened inside the logger. */
+export function prettyDestination(destination: number | NodeJS.WritableStream): DestinationStream {
+  return pinoPretty({ destination, sync: true, translateTime: "SYS:HH:MM:ss.l", ignore: "service" });
 }

@@ -1,10 +1,12 @@
 #!/usr/bin/env node
-// argv → config → problems (one line each, no stack) or a running proxy.
+// argv → config → problems (one line each, no stack) or a running proxy; signals.
 import { loadConfigFile } from "../config/load.js";
-import { createLogger } from "../log.js";
+import { createLogger, logLevelFrom, stdoutDestination } from "../log.js";
 import { createMetricsRegistry } from "../metrics.js";
-import { createRuntime } from "../server/create-proxy.js";
-import { startServer } from "../server/lifecycle.js";
+import { InvalidEgressProxy } from "../proxy/egress-proxy.js";
+import { createRuntime, type ProxyDeps, type Runtime } from "../server/create-proxy.js";
+import { startServer, type RunningServer } from "../server/lifecycle.js";
+import { reloadConfig } from "../server/reload.js";
 import { parseCliArgs } from "./args.js";
 
 async function main(): Promise<number> {
@@ -19,11 +21,19 @@ async function main(): Promise<number> {
     return 2;
   }
   const config = loaded.config;
-  const log = createLogger(process.env["LOG_LEVEL"] ?? config.log.level);
-  const runtime = createRuntime(config, { log, metrics: createMetricsRegistry() });
+  const log = createLogger(logLevelFrom(config.log.level), stdoutDestination(config.log.format));
+  const deps: ProxyDeps = { log, metrics: createMetricsRegistry() };
+  let runtime: Runtime;
+  try {
+    runtime = createRuntime(config, deps);
+  } catch (error) {
+    if (!(error instanceof InvalidEgressProxy)) throw error;
+    process.stderr.write(`wecom-proxy: ${error.message}\n`);
+    return 2;
+  }
   const host = args.host ?? config.listen.host;
   const port = args.port ?? config.listen.port;
-  let running;
+  let running: RunningServer;
   try {
     running = await startServer(runtime, host, port);
   } catch (error) {
@@ -33,16 +43,48 @@ async function main(): Promise<number> {
     await runtime.close();
     return 1;
   }
-  log.info({ url: running.url, agents: [...config.agents.keys()], store: runtime.store.description }, "listening");
+  // Before the line that tells the world it listens: a signal sent on seeing it is handled.
+  handleSignals(running, () => reloadConfig({ configFile: args.configFile, running, deps }), deps);
+  log.info(
+    {
+      url: running.url,
+      agents: [...config.agents.keys()],
+      store: runtime.store.description,
+      egress: runtime.upstream.egress,
+    },
+    "listening",
+  );
+  return -1; // keeps running
+}
+
+/** SIGTERM/SIGINT: drain and exit 0; a second one ends the process at once. SIGHUP: reload. */
+function handleSignals(running: RunningServer, reload: () => void, { log }: ProxyDeps): void {
+  let stopping = false;
   const stop = async (signal: string) => {
-    log.info({ signal }, "shutting down");
-    await running.close();
+    if (stopping) {
+      log.warn({ signal }, "stopping at once; requests in flight are cut");
+      log.flush();
+      process.exit(1);
+    }
+    stopping = true;
+    const graceMs = running.runtime.config.shutdownGraceMs;
+    log.info({ signal, graceMs }, "shutting down");
+    await running.close(graceMs);
+    log.info("stopped");
     log.flush();
     process.exit(0);
   };
-  process.once("SIGTERM", () => void stop("SIGTERM"));
-  process.once("SIGINT", () => void stop("SIGINT"));
-  return -1; // keeps running
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
+  process.on("SIGHUP", () => {
+    log.info({ signal: "SIGHUP" }, "reloading the config");
+    try {
+      reload();
+    } catch (error) {
+      // A bug while building the new configuration: the running one is untouched and serves on.
+      log.error({ err: error }, "config reload failed");
+    }
+  });
 }
 
 main().then(

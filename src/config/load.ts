@@ -3,7 +3,14 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { parseDocument } from "yaml";
 import { parseCidr, type Cidr } from "./cidr.js";
-import { FILE_BACKED_FIELDS, FileConfigSchema, describeIssues, type FileConfig, type LogLevel } from "./schema.js";
+import {
+  FILE_BACKED_FIELDS,
+  FileConfigSchema,
+  describeIssues,
+  type FileConfig,
+  type LogFormat,
+  type LogLevel,
+} from "./schema.js";
 import type { Secret } from "./secret.js";
 
 export interface AgentConfig {
@@ -32,10 +39,18 @@ export interface ClientConfig {
 
 export interface Config {
   readonly listen: { readonly host: string; readonly port: number };
-  readonly upstream: { readonly url: URL; readonly timeoutMs: number };
+  readonly upstream: {
+    readonly url: URL;
+    readonly timeoutMs: number;
+    /** A forward proxy for egress (CONNECT); may carry credentials, so never logged as is. */
+    readonly proxy: URL | undefined;
+  };
   readonly store: { readonly url: string };
   readonly limits: { readonly maxBodyBytes: number };
-  readonly log: { readonly level: LogLevel };
+  readonly log: { readonly level: LogLevel; readonly format: LogFormat };
+  readonly metrics: { readonly enabled: boolean };
+  /** SIGTERM: how long in-flight requests may take to finish. */
+  readonly shutdownGraceMs: number;
   /** Guards the /-/ pages other than healthy and ready, when set. */
   readonly admin: { readonly key: Secret | undefined };
   readonly agents: ReadonlyMap<string, AgentConfig>;
@@ -168,10 +183,16 @@ function build(file: FileConfig): Config {
     );
   return Object.freeze({
     listen: Object.freeze({ ...file.listen }),
-    upstream: Object.freeze({ url: new URL(file.upstream.url), timeoutMs: file.upstream.timeoutMs }),
+    upstream: Object.freeze({
+      url: new URL(file.upstream.url),
+      timeoutMs: file.upstream.timeoutMs,
+      proxy: file.upstream.proxy === undefined ? undefined : new URL(file.upstream.proxy),
+    }),
     store: Object.freeze({ ...file.store }),
     limits: Object.freeze({ ...file.limits }),
     log: Object.freeze({ ...file.log }),
+    metrics: Object.freeze({ ...file.metrics }),
+    shutdownGraceMs: file.shutdownGraceMs,
     admin: Object.freeze({ key: file.admin.key }),
     agents,
     routes: routesOf("path"),

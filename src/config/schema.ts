@@ -4,6 +4,8 @@ import { parseCidr } from "./cidr.js";
 import { Secret } from "./secret.js";
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+/** auto: human-readable when stdout is a terminal, JSON lines otherwise. */
+const LOG_FORMATS = ["auto", "json", "pretty"] as const;
 
 /** YAML and ${VAR} give numbers as strings sometimes ("8080"); accept plain digits. */
 const fromDigits = (value: unknown): unknown =>
@@ -11,6 +13,8 @@ const fromDigits = (value: unknown): unknown =>
 
 const port = z.preprocess(fromDigits, z.number().int().min(0).max(65535));
 const positiveInt = z.preprocess(fromDigits, z.number().int().positive());
+const nonnegativeInt = z.preprocess(fromDigits, z.number().int().nonnegative());
+const bool = z.preprocess((value) => (value === "true" ? true : value === "false" ? false : value), z.boolean());
 
 const httpUrl = z.string().refine((value) => {
   try {
@@ -20,6 +24,17 @@ const httpUrl = z.string().refine((value) => {
     return false;
   }
 }, "must be an http:// or https:// URL with no query");
+
+/** A forward proxy: http(s)://[user:password@]host[:port], nothing after. Messages never quote it. */
+const forwardProxyUrl = z.string().refine((value) => {
+  try {
+    const url = new URL(value);
+    const bare = url.pathname === "/" && url.search === "" && url.hash === "";
+    return (url.protocol === "http:" || url.protocol === "https:") && bare;
+  } catch {
+    return false;
+  }
+}, "must be http://[user:password@]host:port (or https://), with no path or query");
 
 /** The message never quotes the URL: it may hold a password. */
 const storeUrl = z
@@ -97,11 +112,16 @@ const FileConfigBase = z.strictObject({
     .strictObject({
       url: httpUrl.default("https://qyapi.weixin.qq.com"),
       timeoutMs: positiveInt.default(15000),
+      proxy: forwardProxyUrl.optional(),
     })
     .prefault({}),
   store: z.strictObject({ url: storeUrl.default("sqlite://./data/tokens.sqlite") }).prefault({}),
   limits: z.strictObject({ maxBodyBytes: positiveInt.default(26214400) }).prefault({}),
-  log: z.strictObject({ level: z.enum(LOG_LEVELS).default("info") }).prefault({}),
+  log: z
+    .strictObject({ level: z.enum(LOG_LEVELS).default("info"), format: z.enum(LOG_FORMATS).default("auto") })
+    .prefault({}),
+  metrics: z.strictObject({ enabled: bool.default(true) }).prefault({}),
+  shutdownGraceMs: nonnegativeInt.default(10000),
   admin: z.strictObject({ key: secret("key").optional() }).prefault({}),
   corpid: z.string().min(1).optional(),
   agents: z.record(agentName, AgentSchema),
@@ -185,6 +205,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 export type FileConfig = z.infer<typeof FileConfigSchema>;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+export type LogFormat = (typeof LOG_FORMATS)[number];
 
 /** Fields that may instead be read from a file named by `<field>File` (Docker/Kubernetes secrets). */
 export const FILE_BACKED_FIELDS: readonly string[] = ["secret", "key"];

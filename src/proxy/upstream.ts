@@ -1,7 +1,10 @@
-// The one way out to WeCom: a keep-alive agent shared by forwarding and gettoken.
+// The one way out to WeCom: a keep-alive agent shared by forwarding and gettoken, directly
+// or through a forward proxy's CONNECT tunnel.
 import http from "node:http";
 import https from "node:https";
+import { HttpsProxyAgent } from "https-proxy-agent";
 import { UpstreamTimeout, UpstreamUnreachable } from "../errors.js";
+import type { EgressProxy } from "./egress-proxy.js";
 
 export interface Upstream {
   readonly origin: URL;
@@ -9,6 +12,8 @@ export interface Upstream {
   readonly host: string;
   readonly agent: http.Agent;
   readonly timeoutMs: number;
+  /** "direct", or the forward proxy's URL without credentials. */
+  readonly egress: string;
   /** GET a small JSON answer (gettoken). Throws UpstreamUnreachable / UpstreamTimeout. */
   getJson(pathAndQuery: string, signal?: AbortSignal): Promise<JsonAnswer>;
   close(): void;
@@ -23,7 +28,7 @@ export interface JsonAnswer {
 /** gettoken answers are tiny; anything larger is not one. */
 const JSON_ANSWER_LIMIT = 64 * 1024;
 
-export function createUpstream(url: URL, timeoutMs: number): Upstream {
+export function createUpstream(url: URL, timeoutMs: number, egress?: EgressProxy): Upstream {
   const secure = url.protocol === "https:";
   // Idle sockets are closed after `timeout`, before a server would drop them under us.
   const options = {
@@ -33,16 +38,58 @@ export function createUpstream(url: URL, timeoutMs: number): Upstream {
     maxFreeSockets: 64,
     scheduling: "lifo" as const,
   };
-  const agent = secure ? new https.Agent(options) : new http.Agent(options);
+  const agent =
+    egress !== undefined
+      ? tunnellingAgent(egress, secure, options)
+      : secure
+        ? new https.Agent(options)
+        : new http.Agent(options);
   const origin = new URL(url.origin);
   return {
     origin,
     host: origin.host,
     agent,
     timeoutMs,
+    egress: egress?.shown ?? "direct",
     getJson: (pathAndQuery, signal) => getJson(origin, agent, timeoutMs, pathAndQuery, signal),
     close: () => agent.destroy(),
   };
+}
+
+/**
+ * Tunnels through the forward proxy with CONNECT (TLS to WeCom runs inside the tunnel), with
+ * the same pooling. The proxy's credentials, if any, go in Proxy-Authorization on CONNECT only.
+ */
+function tunnellingAgent(egress: EgressProxy, secure: boolean, options: http.AgentOptions): http.Agent {
+  const agent = new OneOriginTunnellingAgent(egress.url, secure, options);
+  // The library would replay a refusal (407, 403, 502…) as if WeCom had answered it.
+  agent.on("proxyConnect", ({ statusCode }: { statusCode: number }, req: http.ClientRequest) => {
+    if (statusCode === 200) return;
+    req.destroy(
+      new UpstreamUnreachable(`the egress proxy ${egress.shown} refused the tunnel to WeCom (HTTP ${statusCode})`),
+    );
+  });
+  return agent;
+}
+
+/**
+ * The library guesses http or https per request, from the request's options or else from the
+ * call stack; http-proxy's options name no protocol, so a socket would be pooled under one name
+ * and looked for under another, and every request would open a new tunnel. This agent serves
+ * one origin, so the answer is known.
+ */
+class OneOriginTunnellingAgent extends HttpsProxyAgent<string> {
+  constructor(
+    proxy: URL,
+    private readonly secure: boolean,
+    options: http.AgentOptions,
+  ) {
+    super(proxy, options);
+  }
+
+  override isSecureEndpoint(): boolean {
+    return this.secure;
+  }
 }
 
 function getJson(

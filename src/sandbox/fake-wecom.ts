@@ -36,6 +36,8 @@ export interface Fault {
   readonly httpStatus?: number;
   /** Wait this long, then answer normally. */
   readonly delayMs?: number;
+  /** Wait until this settles, then answer normally (in-process callers hold an answer at will). */
+  readonly until?: Promise<unknown>;
   /** Never answer. */
   readonly hang?: boolean;
   /** Close the connection without answering. */
@@ -190,6 +192,7 @@ export class FakeWeCom {
   /** true when the fault answered (or deliberately did not). */
   private async applyFault(fault: Fault, res: ServerResponse): Promise<boolean> {
     if (fault.delayMs !== undefined) await new Promise((resolve) => setTimeout(resolve, fault.delayMs).unref());
+    if (fault.until !== undefined) await fault.until.catch(() => undefined);
     if (fault.hang === true) return true;
     if (fault.reset === true) {
       res.socket?.destroy();

@@ -3,7 +3,7 @@
 // commands that work at once. No WeCom account needed.
 import { parseArgs } from "node:util";
 import { loadConfigFile, type Config } from "../config/load.js";
-import { createLogger } from "../log.js";
+import { createLogger, logLevelFrom, stdoutDestination } from "../log.js";
 import { createRuntime } from "../server/create-proxy.js";
 import { startServer } from "../server/lifecycle.js";
 import { FakeWeCom } from "./fake-wecom.js";
@@ -27,7 +27,8 @@ async function main(): Promise<void> {
   const wecom = new FakeWeCom({ apps: appsOf(loaded.config), webhookKeys: [WEBHOOK_KEY] });
   const wecomUrl = await wecom.listen(Number(values["wecom-port"] ?? loaded.config.upstream.url.port));
   const config: Config = { ...loaded.config, upstream: { ...loaded.config.upstream, url: new URL(wecomUrl) } };
-  const runtime = createRuntime(config, { log: createLogger(process.env["LOG_LEVEL"] ?? config.log.level) });
+  const log = createLogger(logLevelFrom(config.log.level), stdoutDestination(config.log.format));
+  const runtime = createRuntime(config, { log });
   const proxy = await startServer(runtime, config.listen.host, Number(values.port ?? config.listen.port));
   process.stdout.write(banner(proxy.url, wecomUrl, config));
   const stop = async () => {

@@ -3,13 +3,20 @@ import { Access } from "../access/access.js";
 import { IssuedTokens } from "../access/issued-tokens.js";
 import type { Config } from "../config/load.js";
 import type { Logger } from "../log.js";
-import { createMetricsRegistry, type Registry } from "../metrics.js";
+import {
+  NO_INSTRUMENTS,
+  createMetricsRegistry,
+  proxyInstruments,
+  type Instruments,
+  type Registry,
+} from "../metrics.js";
 import { createForwarder, type Forwarder } from "../proxy/forward.js";
 import { frameForUpstream } from "../proxy/outgoing/frame-for-upstream.js";
 import { stripClientAddress } from "../proxy/outgoing/strip-client-address.js";
 import { stripHopByHop } from "../proxy/outgoing/strip-hop-by-hop.js";
 import { stripProxyControls } from "../proxy/outgoing/strip-proxy-controls.js";
 import type { Pass } from "../proxy/pass.js";
+import { egressProxyFor } from "../proxy/egress-proxy.js";
 import { createUpstream, type Upstream } from "../proxy/upstream.js";
 import { Routing } from "../routing/pick-agent.js";
 import { ClusterRefresh, refreshLockTtlMs } from "../tokens/cluster-refresh.js";
@@ -37,6 +44,8 @@ export interface Runtime {
   readonly config: Config;
   readonly log: Logger;
   readonly metrics: Registry;
+  /** What requests and tokens record; does nothing with metrics.enabled: false. */
+  readonly instruments: Instruments;
   readonly store: Store;
   readonly tokens: TokenSource;
   readonly upstream: Upstream;
@@ -47,13 +56,24 @@ export interface Runtime {
   readonly tickets: TicketSource;
   readonly passes: readonly Pass[];
   close(): Promise<void>;
+  /** Releases what `successor` (the next configuration's runtime) does not share. */
+  retire(successor: Runtime): Promise<void>;
 }
 
-export function createRuntime(config: Config, deps: ProxyDeps): Runtime {
+/**
+ * `previous`: the runtime this one replaces on a configuration reload. With the same
+ * store.url, its store, cached tokens and token history carry over (no gettoken); its
+ * remembered gettoken rejections do not (DESIGN §5). Metrics continue on the same registry.
+ * Throws InvalidEgressProxy when a proxy variable of the environment is not a URL.
+ */
+export function createRuntime(config: Config, deps: ProxyDeps, previous?: Runtime): Runtime {
   const now = deps.now ?? Date.now;
-  const store = deps.store ?? openStore(config.store.url, now, deps.log);
-  const upstream = createUpstream(config.upstream.url, config.upstream.timeoutMs);
-  const metrics = deps.metrics ?? createMetricsRegistry();
+  const sameStore = previous !== undefined && previous.config.store.url === config.store.url;
+  const store = deps.store ?? (sameStore ? previous.store : openStore(config.store.url, now, deps.log));
+  const metrics = deps.metrics ?? previous?.metrics ?? createMetricsRegistry();
+  const instruments = config.metrics.enabled ? proxyInstruments(metrics) : NO_INSTRUMENTS;
+  const egress = egressProxyFor(config.upstream.url, config.upstream.proxy);
+  const upstream = createUpstream(config.upstream.url, config.upstream.timeoutMs, egress);
   const tokens = new TokenSource({
     store,
     log: deps.log,
@@ -61,13 +81,24 @@ export function createRuntime(config: Config, deps: ProxyDeps): Runtime {
     retry: deps.tokenRetry,
     fetchToken: (agent, signal) => gettoken(upstream.getJson, agent.corpid, agent.secret, signal),
     coordinator: clusterRefreshFor(store, config, deps, metrics),
+    observer: instruments.tokens,
+    inherit: sameStore ? previous.tokens : undefined,
   });
+  instruments.watchTokens(() =>
+    [...config.agents.values()].map((agent) => [agent.name, tokens.status(agent).secondsLeft] as const),
+  );
   const forwarder = createForwarder(upstream);
   const routing = new Routing(config);
+  const release = () => {
+    tokens.close();
+    forwarder.close();
+    upstream.close();
+  };
   return {
     config,
     log: deps.log,
     metrics,
+    instruments,
     store,
     tokens,
     upstream,
@@ -77,10 +108,12 @@ export function createRuntime(config: Config, deps: ProxyDeps): Runtime {
     tickets: new TicketSource({ store, tokens, getJson: upstream.getJson, log: deps.log, now }),
     passes: [stripHopByHop, stripClientAddress, stripProxyControls, frameForUpstream(upstream.host)],
     async close() {
-      tokens.close();
-      forwarder.close();
-      upstream.close();
+      release();
       await store.close();
+    },
+    async retire(successor) {
+      release();
+      if (successor.store !== store) await store.close();
     },
   };
 }

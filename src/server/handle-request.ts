@@ -8,6 +8,7 @@ import { runPasses } from "../proxy/pass.js";
 import { readBody } from "../proxy/read-body.js";
 import { exchangeWithReplay } from "../proxy/replay.js";
 import { sendAnswer } from "../proxy/respond.js";
+import { timedForwarder } from "../proxy/timed-forwarder.js";
 import { normalizePath } from "../routing/normalize-path.js";
 import { splitTarget } from "../routing/request-target.js";
 import type { LocalAnswer } from "../wecom/local-answer.js";
@@ -33,8 +34,9 @@ interface AccessLine {
 /** nginx's convention for "the client closed the connection first". */
 const CLIENT_CLOSED = 499;
 
-export function createRequestHandler(runtime: () => Runtime) {
-  return (req: IncomingMessage, res: ServerResponse): void => void handle(runtime(), req, res);
+/** Resolves when the request is completely done with `rt` (answered or abandoned, and logged). */
+export async function handleRequest(rt: Runtime, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  return handle(rt, req, res);
 }
 
 async function handle(rt: Runtime, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -53,6 +55,7 @@ async function handle(rt: Runtime, req: IncomingMessage, res: ServerResponse): P
   } finally {
     line.ms = Math.round((performance.now() - started) * 10) / 10;
     rt.log.info(line, "request");
+    rt.instruments.request(line, line.ms / 1000);
   }
 }
 
@@ -101,7 +104,9 @@ async function serve(rt: Runtime, req: IncomingMessage, res: ServerResponse, lin
     rt.passes,
   );
   const { answer, replayed } = await exchangeWithReplay({
-    forwarder: rt.forwarder,
+    forwarder: rt.instruments.enabled
+      ? timedForwarder(rt.forwarder, (seconds) => rt.instruments.upstream(line.agent, seconds))
+      : rt.forwarder,
     tokens: rt.tokens,
     agent: pick.agent,
     outgoing,

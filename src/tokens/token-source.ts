@@ -11,7 +11,8 @@ import { processLocal, type RefreshCoordinator } from "./refresh-coordinator.js"
 import { SingleFlight, abortable } from "./single-flight.js";
 import type { Store } from "./store.js";
 
-export type RefreshReason = "cold" | "expired" | "invalidated";
+/** forced: an operator asked for a new token (POST /-/tokens/NAME/refresh). */
+export type RefreshReason = "cold" | "expired" | "invalidated" | "forced";
 
 export type FetchToken = (agent: AgentConfig, signal: AbortSignal) => Promise<FetchedToken>;
 
@@ -27,6 +28,8 @@ export interface TokenObserver {
 export interface TokenStatus {
   readonly cached: boolean;
   readonly expiresAt: number | undefined;
+  /** Seconds until `expiresAt`, by the token source's clock. */
+  readonly secondsLeft: number | undefined;
   readonly lastRefresh: { readonly at: number; readonly reason: RefreshReason } | undefined;
   readonly lastError:
     { readonly at: number; readonly errcode: number | undefined; readonly errmsg: string } | undefined;
@@ -44,6 +47,11 @@ export interface TokenSourceOptions {
   readonly observer?: TokenObserver;
   /** Who else must agree before WeCom is asked; default: this process alone. */
   readonly coordinator?: RefreshCoordinator;
+  /**
+   * The source this one replaces (a configuration reload on the same store): its cached
+   * tokens and history carry over; its remembered gettoken rejections do not.
+   */
+  readonly inherit?: TokenSource;
 }
 
 /** p-retry settings for transient gettoken failures: 3 attempts, 300 ms then 600 ms apart. */
@@ -74,6 +82,12 @@ export class TokenSource {
 
   constructor(private readonly options: TokenSourceOptions) {
     this.now = options.now ?? Date.now;
+    if (options.inherit !== undefined) {
+      // Shared, not copied: a fetch the old source finishes late is seen here too.
+      this.cache = options.inherit.cache;
+      this.refused = options.inherit.refused;
+      this.history = options.inherit.history;
+    }
   }
 
   /** The agent's current token. Waiters may give up (signal); the shared gettoken goes on. */
@@ -105,6 +119,15 @@ export class TokenSource {
     );
   }
 
+  /** A new token now, whatever the cache holds; joins a fetch already under way. */
+  async forceRefresh(agent: AgentConfig, signal?: AbortSignal): Promise<TokenLease> {
+    const key = tokenKey(agent);
+    return abortable(
+      this.flights.run(key, () => this.fetch(agent, key, "forced")),
+      signal,
+    );
+  }
+
   status(agent: AgentConfig): TokenStatus {
     const key = tokenKey(agent);
     const cached = this.cache.get(key);
@@ -113,6 +136,7 @@ export class TokenSource {
     return {
       cached: usable,
       expiresAt: usable ? cached.expiresAt : undefined,
+      secondsLeft: usable ? Math.max(0, Math.round((cached.expiresAt - this.now()) / 1000)) : undefined,
       lastRefresh: history?.lastRefresh,
       lastError: history?.lastError,
     };

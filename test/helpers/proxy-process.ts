@@ -1,8 +1,7 @@
-// A proxy in a process of its own (`node dist/src/cli/main.js`), as each replica of a cluster
-// is. Needs `npm run build` (npm test runs it first).
+// The proxy as a real process (`node dist/src/cli/main.js`): for signals, the environment, and
+// each replica of a cluster. Needs `npm run build` (npm test runs it first).
 import { spawn, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -10,100 +9,144 @@ import { stringify } from "yaml";
 
 const MAIN = fileURLToPath(new URL("../../dist/src/cli/main.js", import.meta.url));
 /** Every wait is bounded: a hung process fails its test instead of the whole run. */
-const WAIT_MS = 10_000;
+export const WAIT_MS = 10_000;
 
 type Line = Record<string, unknown>;
 
+export interface Exit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
 export class ProxyProcess {
+  stdout = "";
+  stderr = "";
+  /** Set by start(), from its "listening" line. */
   url = "";
-  private output = "";
-  private readonly lineWaiters = new Set<() => void>();
-  private readonly exit: Promise<unknown>;
+  readonly exit: Promise<Exit>;
+  private readonly child: ChildProcess;
+  private readonly waiters = new Set<() => void>();
+  /** A directory start() made for the configuration file; removed by stop(). */
+  private ownDir: string | undefined;
 
-  private constructor(
-    private readonly child: ChildProcess,
-    private readonly dir: string,
-  ) {
-    const collect = (chunk: string) => {
-      this.output += chunk;
-      for (const check of [...this.lineWaiters]) check();
-    };
-    child.stdout?.setEncoding("utf8").on("data", collect);
-    child.stderr?.setEncoding("utf8").on("data", collect);
-    this.exit = once(child, "exit");
-  }
-
-  /** Starts a proxy on `config` (parsed YAML) and waits until it listens. */
-  static async start(config: Record<string, unknown>, env: NodeJS.ProcessEnv = {}): Promise<ProxyProcess> {
-    const dir = mkdtempSync(path.join(os.tmpdir(), "wecom-proxy-replica-"));
-    const file = path.join(dir, "wecom-proxy.yaml");
-    writeFileSync(file, stringify(config));
-    const child = spawn(process.execPath, [MAIN, "--config", file], {
-      env: { PATH: process.env["PATH"], ...env },
+  constructor(configFile: string, env: NodeJS.ProcessEnv = {}) {
+    if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run "npm run build" first (npm test does)`);
+    const base: NodeJS.ProcessEnv = { ...process.env };
+    for (const name of ["WECOM_PROXY_CONFIG", "LOG_LEVEL", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"]) {
+      delete base[name];
+      delete base[name.toLowerCase()];
+    }
+    this.child = spawn(process.execPath, [MAIN, "--config", configFile], {
+      env: { ...base, ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });
-    const proxy = new ProxyProcess(child, dir);
-    const listening = await proxy.waitForLine((line) => line["msg"] === "listening", "listening");
-    proxy.url = String(listening["url"]);
+    const collect = (stream: "stdout" | "stderr") => (chunk: string) => {
+      this[stream] += chunk;
+      for (const wake of this.waiters) wake();
+    };
+    this.child.stdout?.setEncoding("utf8").on("data", collect("stdout"));
+    this.child.stderr?.setEncoding("utf8").on("data", collect("stderr"));
+    this.exit = new Promise((resolve, reject) => {
+      this.child.once("error", reject);
+      this.child.once("close", (code, signal) => resolve({ code, signal }));
+    });
+  }
+
+  /** Writes `config` (parsed YAML) to a file of its own, starts a proxy on it and waits until it listens. */
+  static async start(config: Record<string, unknown>, env: NodeJS.ProcessEnv = {}): Promise<ProxyProcess> {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "wecom-proxy-process-"));
+    const file = path.join(dir, "wecom-proxy.yaml");
+    writeFileSync(file, stringify(config));
+    const proxy = new ProxyProcess(file, env);
+    proxy.ownDir = dir;
+    proxy.url = await proxy.listening();
     return proxy;
   }
 
   /** Everything it wrote so far, stdout and stderr. */
   text(): string {
-    return this.output;
+    return this.stdout + this.stderr;
   }
 
+  /** Its JSON log lines so far. */
   lines(): Line[] {
-    return this.output
+    return this.stdout
       .split("\n")
       .filter((line) => line.startsWith("{") && line.endsWith("}"))
       .map((line) => JSON.parse(line) as Line);
   }
 
-  /**
-   * The first log line, written or still to come, that matches, among the lines after the
-   * first `skip` (see lines().length); rejects after WAIT_MS.
-   */
+  /** The first log line, written or still to come, that matches, among the lines after the first `skip`. */
   waitForLine(match: (line: Line) => boolean, what: string, skip = 0): Promise<Line> {
-    return new Promise((resolve, reject) => {
+    const found = new Promise<Line>((resolve, reject) => {
       const check = () => {
-        const found = this.lines().slice(skip).find(match);
-        if (found === undefined) return;
-        settle();
-        resolve(found);
+        const line = this.lines().slice(skip).find(match);
+        if (line === undefined) return;
+        this.waiters.delete(check);
+        resolve(line);
       };
-      const timer = setTimeout(() => {
-        settle();
-        reject(new Error(`no "${what}" log line within ${WAIT_MS} ms; output:\n${this.output.slice(-2000)}`));
-      }, WAIT_MS);
-      const settle = () => {
-        clearTimeout(timer);
-        this.lineWaiters.delete(check);
-      };
-      this.lineWaiters.add(check);
-      void this.exit.then(() => {
-        if (!this.lineWaiters.has(check)) return;
-        settle();
-        reject(new Error(`exited before logging "${what}"; output:\n${this.output.slice(-2000)}`));
+      this.waiters.add(check);
+      void this.exit.then((exit) => {
+        if (!this.waiters.delete(check)) return;
+        reject(new Error(`exited (${JSON.stringify(exit)}) before logging ${what}: ${this.text().slice(-2000)}`));
       });
       check();
     });
+    return within(found, `${what} (output: ${this.text().slice(-2000)})`);
+  }
+
+  /** Resolves once stdout contains `text`. */
+  waitForText(text: string): Promise<void> {
+    const found = new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (!this.stdout.includes(text)) return;
+        this.waiters.delete(check);
+        resolve();
+      };
+      this.waiters.add(check);
+      void this.exit.then(() => reject(new Error(`exited before printing ${text}: ${this.stderr}`)));
+      check();
+    });
+    return within(found, `"${text}" on stdout (stdout: ${this.stdout}, stderr: ${this.stderr})`);
+  }
+
+  /** The URL from its "listening" line. */
+  async listening(): Promise<string> {
+    return String((await this.waitForLine((line) => line["msg"] === "listening", '"listening"'))["url"]);
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    this.child.kill(signal);
+  }
+
+  exited(): Promise<Exit> {
+    return within(this.exit, `the process to exit (stdout: ${this.stdout}, stderr: ${this.stderr})`);
   }
 
   /** SIGKILL: gone at once, whatever it held (a lock, say) left behind. */
   async kill(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    this.child.kill("SIGKILL");
-    await this.exit;
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill("SIGKILL");
+      await this.exit.catch(() => undefined);
+    }
   }
 
+  /** SIGTERM (SIGKILL if it does not go within WAIT_MS), then removes start()'s directory. */
   async stop(): Promise<void> {
     if (this.child.exitCode === null && this.child.signalCode === null) {
       this.child.kill("SIGTERM");
       const timer = setTimeout(() => this.child.kill("SIGKILL"), WAIT_MS);
-      await this.exit;
+      await this.exit.catch(() => undefined);
       clearTimeout(timer);
     }
-    rmSync(this.dir, { recursive: true, force: true });
+    if (this.ownDir !== undefined) rmSync(this.ownDir, { recursive: true, force: true });
   }
+}
+
+export function within<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${WAIT_MS} ms waiting for ${what}`)), WAIT_MS);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -35,6 +35,11 @@ export interface Stack {
   runtime: Runtime;
   /** Stops the proxy and starts a new one on the same config (and store URL). */
   restartProxy(): Promise<void>;
+  /**
+   * A configuration reload, as SIGHUP does it: the config changed by `configure` (on top of the
+   * stack's own) takes over for new requests. Resolves once the old runtime is retired.
+   */
+  reloadProxy(configure?: (config: Record<string, unknown>) => void): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -66,9 +71,12 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     defaultAgent: "notify",
   };
   options.configure?.(raw);
-  const loaded = loadConfigText(stringify(raw), { env: {} });
-  if (!loaded.ok) throw new Error(`test config is invalid:\n${loaded.problems.join("\n")}`);
-  const config = loaded.config;
+  const configOf = (value: Record<string, unknown>) => {
+    const loaded = loadConfigText(stringify(value), { env: {} });
+    if (!loaded.ok) throw new Error(`test config is invalid:\n${loaded.problems.join("\n")}`);
+    return loaded.config;
+  };
+  const config = configOf(raw);
   const logs = new LogCapture();
   const log = createLogger("debug", logs);
   const deps: ProxyDeps = {
@@ -95,6 +103,15 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       running = await start();
       stack.proxyUrl = running.server.url;
       stack.runtime = running.runtime;
+    },
+    async reloadProxy(configure) {
+      const changed = structuredClone(raw);
+      configure?.(changed);
+      const next = createRuntime(configOf(changed), deps, running.runtime);
+      const retired = running.server.replaceRuntime(next);
+      running = { runtime: next, server: running.server };
+      stack.runtime = next;
+      await retired;
     },
     async close() {
       await running.server.close(0);

@@ -1,0 +1,62 @@
+// SIGHUP: read the configuration file again. A valid one takes over for new requests while
+// requests in flight finish on the old one; a broken one is reported, one log line per
+// problem, and the running configuration keeps serving.
+import { loadConfigFile, type Config } from "../config/load.js";
+import { logLevelFrom, type Logger } from "../log.js";
+import { InvalidEgressProxy } from "../proxy/egress-proxy.js";
+import { createRuntime, type ProxyDeps, type Runtime } from "./create-proxy.js";
+import type { RunningServer } from "./lifecycle.js";
+
+export interface ReloadContext {
+  readonly configFile: string;
+  readonly running: RunningServer;
+  readonly deps: ProxyDeps;
+}
+
+/** true when the new configuration took over. */
+export function reloadConfig({ configFile, running, deps }: ReloadContext): boolean {
+  const { log } = deps;
+  const previous = running.runtime;
+  const loaded = loadConfigFile(configFile);
+  if (!loaded.ok) return rejected(log, previous, configFile, loaded.problems);
+  let next: Runtime;
+  try {
+    next = createRuntime(loaded.config, deps, previous);
+  } catch (error) {
+    if (error instanceof InvalidEgressProxy) return rejected(log, previous, configFile, [error.message]);
+    throw error;
+  }
+  log.level = logLevelFrom(loaded.config.log.level);
+  warnAboutRestartOnlyChanges(log, previous.config, loaded.config);
+  running.replaceRuntime(next).catch((error: unknown) => {
+    // The new configuration serves already; failing to release the old one only leaks it.
+    log.error({ err: error }, "could not release the previous configuration's resources");
+  });
+  next.instruments.reloaded("ok");
+  log.info(
+    {
+      file: configFile,
+      agents: [...loaded.config.agents.keys()],
+      store: next.store.description,
+      storeKept: next.store === previous.store,
+      egress: next.upstream.egress,
+    },
+    "config reloaded",
+  );
+  return true;
+}
+
+function rejected(log: Logger, running: Runtime, file: string, problems: readonly string[]): false {
+  for (const problem of problems) log.error({ file, problem }, "config reload rejected");
+  running.instruments.reloaded("rejected");
+  return false;
+}
+
+/** The listener is bound once; log.format picks the destination once. */
+function warnAboutRestartOnlyChanges(log: Logger, before: Config, after: Config): void {
+  const changed = [
+    before.listen.host !== after.listen.host || before.listen.port !== after.listen.port ? "listen" : "",
+    before.log.format !== after.log.format ? "log.format" : "",
+  ].filter((key) => key !== "");
+  if (changed.length > 0) log.warn({ keys: changed }, "these settings take effect at the next restart");
+}
