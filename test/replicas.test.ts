@@ -130,6 +130,29 @@ function newSecret(): string {
 }
 
 describe.skipIf(REDIS_SERVER === undefined)("several replicas on one Redis", () => {
+  test("a proxy-issued token obtained from replica A works on replica B, and a stranger's is refused there", async () => {
+    const { sandbox, secrets, replicas } = await startCluster({ replicas: 2 });
+    const [a, b] = replicas as [ProxyProcess, ProxyProcess];
+    const issued = await getJson<{ errcode: number; access_token: string; expires_in: number }>(
+      `${a.url}/cgi-bin/gettoken?corpid=${CORP_A}&corpsecret=${secrets.notify}`,
+    );
+    expect(issued).toMatchObject({ errcode: 0, expires_in: 7200, access_token: expect.stringMatching(/^wxp_/) });
+    credentials.push(issued.access_token);
+    const sent = await getJson(`${b.url}/cgi-bin/message/send?access_token=${issued.access_token}`, {
+      method: "POST",
+      body: JSON.stringify({
+        touser: "lisi",
+        msgtype: "text",
+        agentid: NOTIFY_AGENTID,
+        text: { content: "from A to B" },
+      }),
+    });
+    expect(sent["errcode"]).toBe(0);
+    expect(sandbox.requestsTo("/cgi-bin/message/send").at(-1)?.rawQuery).not.toContain("wxp_");
+    const unknown = await getJson(`${b.url}/cgi-bin/user/get?userid=lisi&access_token=wxp_${"x".repeat(43)}`);
+    expect(unknown["errcode"]).toBe(40014);
+  });
+
   test("300 concurrent cold requests over three replicas make one gettoken per agent", async () => {
     const { sandbox, replicas } = await startCluster();
     const replies = await spread(replicas, 300, (url, agent, i) =>
