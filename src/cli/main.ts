@@ -68,8 +68,10 @@ function handleSignals(running: RunningServer, reload: () => void, { log }: Prox
     }
     stopping = true;
     const graceMs = running.runtime.config.shutdownGraceMs;
+    // close() stops accepting before it returns; only then does the log say so.
+    const closing = running.close(graceMs);
     log.info({ signal, graceMs }, "shutting down");
-    await running.close(graceMs);
+    await closing;
     log.info("stopped");
     log.flush();
     process.exit(0);
