@@ -19,6 +19,9 @@ class DownStore implements Store {
   async delete(): Promise<void> {
     this.fail();
   }
+  async *entries<T>(): AsyncIterable<readonly [string, T]> {
+    this.fail();
+  }
   async ping(): Promise<void> {
     this.fail();
   }

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // argv → config → problems (one line each, no stack) or a running proxy.
+import { startCallbacks, type RunningCallbacks } from "../callbacks/start-callbacks.js";
 import { loadConfigFile } from "../config/load.js";
 import { createLogger } from "../log.js";
 import { createMetricsRegistry } from "../metrics.js";
@@ -20,7 +21,20 @@ async function main(): Promise<number> {
   }
   const config = loaded.config;
   const log = createLogger(process.env["LOG_LEVEL"] ?? config.log.level);
-  const runtime = createRuntime(config, { log, metrics: createMetricsRegistry() });
+  const metrics = createMetricsRegistry();
+  let callbacks: RunningCallbacks | undefined;
+  if (config.callbacks !== undefined) {
+    const { host, port } = config.callbacks.listen;
+    try {
+      callbacks = await startCallbacks(config, { log, metrics });
+    } catch (error) {
+      process.stderr.write(
+        `wecom-proxy: cannot listen for callbacks on ${host}:${port} (${(error as NodeJS.ErrnoException).code ?? error})\n`,
+      );
+      return 1;
+    }
+  }
+  const runtime = createRuntime(config, { log, metrics, callbacks: callbacks?.relay });
   const host = args.host ?? config.listen.host;
   const port = args.port ?? config.listen.port;
   let running;
@@ -31,12 +45,21 @@ async function main(): Promise<number> {
       `wecom-proxy: cannot listen on ${host}:${port} (${(error as NodeJS.ErrnoException).code ?? error})\n`,
     );
     await runtime.close();
+    await callbacks?.close(0);
     return 1;
   }
-  log.info({ url: running.url, agents: [...config.agents.keys()], store: runtime.store.description }, "listening");
+  log.info(
+    {
+      url: running.url,
+      agents: [...config.agents.keys()],
+      store: runtime.store.description,
+      callbacks: callbacks?.url,
+    },
+    "listening",
+  );
   const stop = async (signal: string) => {
     log.info({ signal }, "shutting down");
-    await running.close();
+    await Promise.all([running.close(), callbacks?.close()]);
     log.flush();
     process.exit(0);
   };

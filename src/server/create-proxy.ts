@@ -1,4 +1,5 @@
 // Wiring: config → store, tokens, upstream, routing → one request handler.
+import type { CallbackStatusSource } from "../callbacks/relay.js";
 import type { Config } from "../config/load.js";
 import type { Logger } from "../log.js";
 import { createMetricsRegistry, type Registry } from "../metrics.js";
@@ -24,6 +25,8 @@ export interface ProxyDeps {
   readonly tokenRetry?: TokenSourceOptions["retry"];
   /** The process's metrics; a configuration reload keeps the same registry. */
   readonly metrics?: Registry;
+  /** The callback relay (started apart from the runtime), for /-/callbacks. */
+  readonly callbacks?: CallbackStatusSource;
 }
 
 /** Everything a request needs, built once per configuration. */
@@ -37,6 +40,7 @@ export interface Runtime {
   readonly forwarder: Forwarder;
   readonly routing: Routing;
   readonly passes: readonly Pass[];
+  readonly callbacks: CallbackStatusSource | undefined;
   close(): Promise<void>;
 }
 
@@ -62,6 +66,7 @@ export function createRuntime(config: Config, deps: ProxyDeps): Runtime {
     forwarder,
     routing: new Routing(config),
     passes: [stripHopByHop, stripClientAddress, stripProxyControls, frameForUpstream(upstream.host)],
+    callbacks: deps.callbacks,
     async close() {
       tokens.close();
       forwarder.close();

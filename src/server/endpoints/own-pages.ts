@@ -5,7 +5,9 @@ import type { Secret } from "../../config/secret.js";
 import { MethodNotAllowed, NotFound, Unauthenticated } from "../../errors.js";
 import type { Registry } from "../../metrics.js";
 import type { Store } from "../../tokens/store.js";
+import type { CallbackStatusSource } from "../../callbacks/relay.js";
 import { bearerOf } from "../bearer.js";
+import { callbacksPage } from "./callbacks.js";
 import { healthy } from "./healthy.js";
 import { metrics } from "./metrics.js";
 import { ready } from "./ready.js";
@@ -14,6 +16,8 @@ export interface OwnPagesContext {
   readonly store: Store;
   readonly metrics: Registry;
   readonly config: { readonly admin: { readonly key: Secret | undefined } };
+  /** The callback relay, when callbacks are configured. */
+  readonly callbacks?: CallbackStatusSource | undefined;
 }
 
 interface Page {
@@ -27,6 +31,7 @@ const PAGES = new Map<string, Page>([
   ["/-/healthy", { methods: ["GET", "HEAD"], open: true, serve: (res) => healthy(res) }],
   ["/-/ready", { methods: ["GET", "HEAD"], open: true, serve: (res, ctx) => ready(res, ctx.store) }],
   ["/-/metrics", { methods: ["GET"], serve: (res, ctx) => metrics(res, ctx.metrics) }],
+  ["/-/callbacks", { methods: ["GET"], serve: (res, ctx) => callbacksPage(res, ctx.callbacks) }],
 ]);
 
 export async function serveOwnPage(

@@ -14,7 +14,7 @@ export function openStore(url: string, now: () => number = Date.now): Store {
     } catch {
       // Left to SQLite: opening the file fails, and /-/ready reports why.
     }
-    const adapter = new KeyvSqlite({ uri: `sqlite://${file}`, busyTimeout: 5000 });
+    const adapter = new KeyvSqlite({ uri: `sqlite://${file}`, busyTimeout: 5000, iterationLimit: 1000 });
     // Opens the file now; a failure is reported by /-/ready and by every store call.
     adapter.query("SELECT 1").catch(() => {});
     return new KeyvStore(`sqlite://${file}`, adapter, now);

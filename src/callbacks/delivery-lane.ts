@@ -1,0 +1,198 @@
+// One app's events to one target, one at a time and in order: the head is retried with backoff
+// until the target takes it or it is too old (then dead-lettered), and only then does the next
+// one go. Events stay in the store until delivered, so a restart resumes where this stopped.
+import pRetry, { AbortError } from "p-retry";
+import type { CallbackAppConfig, CallbackTargetConfig } from "../config/load.js";
+import type { Logger } from "../log.js";
+import type { CallbackMetrics } from "./metrics.js";
+import type { EventLog, QueuedEvent } from "./event-log.js";
+import { DeliveryFailed, postToTarget, type TargetAgents } from "./post-to-target.js";
+
+export interface RetrySettings {
+  /** The first retry waits about this long (ms); each next one twice as long… */
+  readonly minTimeout: number;
+  /** …up to this (ms). */
+  readonly maxTimeout: number;
+}
+
+export const DEFAULT_RETRY: RetrySettings = { minTimeout: 1000, maxTimeout: 5 * 60_000 };
+
+export interface LaneDeps {
+  readonly events: EventLog;
+  readonly log: Logger;
+  readonly now: () => number;
+  readonly metrics: CallbackMetrics;
+  readonly agents: TargetAgents;
+  readonly retry: RetrySettings;
+  readonly signal: AbortSignal;
+}
+
+export interface DeliveryError {
+  readonly at: number;
+  readonly error: string;
+}
+
+class TooOld extends Error {}
+
+type ReplyWaiter = (body: Buffer | undefined) => void;
+
+export class DeliveryLane {
+  delivered = 0;
+  deadLettered = 0;
+  lastError: DeliveryError | undefined;
+
+  private readonly queue: QueuedEvent[] = [];
+  private readonly queued = new Set<string>();
+  private readonly replyWaiters = new Map<string, ReplyWaiter>();
+  private active = false;
+  private idle: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly app: CallbackAppConfig,
+    readonly target: CallbackTargetConfig,
+    private readonly deps: LaneDeps,
+  ) {}
+
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  /** Adds an event already in the store; one the lane holds already is ignored. */
+  push(event: QueuedEvent): void {
+    if (this.queued.has(event.eventId)) return;
+    this.queued.add(event.eventId);
+    // Arrivals are in order almost always; concurrent ones may finish persisting out of it.
+    let at = this.queue.length;
+    while (at > 0 && (this.queue[at - 1] as QueuedEvent).seq > event.seq) at -= 1;
+    this.queue.splice(at, 0, event);
+    this.kick();
+  }
+
+  /**
+   * The target's 2xx answer to its first attempt at `eventId`, or undefined when that attempt
+   * fails or `withinMs` passes first. Call before push().
+   */
+  firstAnswerTo(eventId: string, withinMs: number): Promise<Buffer | undefined> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => settle(undefined), Math.max(0, withinMs));
+      const settle: ReplyWaiter = (body) => {
+        clearTimeout(timer);
+        this.replyWaiters.delete(eventId);
+        resolve(body);
+      };
+      this.replyWaiters.set(eventId, settle);
+    });
+  }
+
+  /** Resolves once the lane has stopped (after the relay's signal aborted). */
+  stopped(): Promise<void> {
+    return this.idle;
+  }
+
+  private kick(): void {
+    if (this.active || this.deps.signal.aborted) return;
+    this.active = true;
+    this.idle = this.drain().finally(() => {
+      this.active = false;
+    });
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0 && !this.deps.signal.aborted) {
+      const head = this.queue[0] as QueuedEvent;
+      const outcome = await this.settle(head);
+      if (outcome === "closing") return;
+      this.queue.shift();
+      this.queued.delete(head.eventId);
+      if (outcome === "delivered") await this.deliveredNow(head);
+      else await this.deadLetter(head, outcome.reason);
+    }
+  }
+
+  /** Attempts until the target takes the event or it is too old; "closing" when the relay stops first. */
+  private async settle(event: QueuedEvent): Promise<"delivered" | "closing" | { reason: string }> {
+    const { metrics, signal } = this.deps;
+    try {
+      await pRetry((attempt) => this.attempt(event, attempt), {
+        retries: Number.POSITIVE_INFINITY,
+        factor: 2,
+        minTimeout: this.deps.retry.minTimeout,
+        maxTimeout: this.deps.retry.maxTimeout,
+        randomize: true,
+        signal,
+        onFailedAttempt: ({ error, attemptNumber }) => this.failed(event, error, attemptNumber),
+        shouldRetry: () => {
+          if (this.tooOld(event)) return false;
+          metrics.retried.inc({ app: this.app.name });
+          return true;
+        },
+      });
+      return "delivered";
+    } catch (error) {
+      if (signal.aborted) return "closing";
+      this.replyWaiters.get(event.eventId)?.(undefined);
+      const message = error instanceof Error ? error.message : String(error);
+      if (error instanceof TooOld || !this.tooOld(event)) return { reason: message };
+      return { reason: `not delivered within maxAgeSeconds (${this.app.maxAgeSeconds} s); last error: ${message}` };
+    }
+  }
+
+  private async attempt(event: QueuedEvent, attempt: number): Promise<void> {
+    if (this.tooOld(event)) {
+      throw new AbortError(new TooOld(`not delivered within maxAgeSeconds (${this.app.maxAgeSeconds} s)`));
+    }
+    const answer = await postToTarget(this.target, event, this.deps.agents, this.deps.signal);
+    if (attempt === 1) this.replyWaiters.get(event.eventId)?.(answer);
+  }
+
+  private failed(event: QueuedEvent, error: Error, attempt: number): void {
+    if (attempt === 1) this.replyWaiters.get(event.eventId)?.(undefined);
+    if (this.deps.signal.aborted) return;
+    const message = error instanceof DeliveryFailed ? error.message : `unexpected: ${error.message}`;
+    this.lastError = { at: this.deps.now(), error: message };
+    this.deps.log.warn(
+      { app: this.app.name, target: shownUrl(this.target.url), eventId: event.eventId, attempt, err: message },
+      "callback delivery failed; will retry",
+    );
+  }
+
+  private tooOld(event: QueuedEvent): boolean {
+    return this.deps.now() - event.receivedAt >= this.app.maxAgeSeconds * 1000;
+  }
+
+  private async deliveredNow(event: QueuedEvent): Promise<void> {
+    const { metrics, log, now } = this.deps;
+    this.delivered += 1;
+    metrics.delivered.inc({ app: this.app.name });
+    metrics.deliveryDelay.observe({ app: this.app.name }, Math.max(0, now() - event.receivedAt) / 1000);
+    try {
+      await this.deps.events.delivered(event);
+    } catch (error) {
+      // Delivered but still in the store: a restart delivers it again, with the same event id.
+      log.warn({ app: this.app.name, eventId: event.eventId, err: String(error) }, "could not clear a delivered event");
+    }
+    log.info({ app: this.app.name, target: shownUrl(this.target.url), eventId: event.eventId }, "callback delivered");
+  }
+
+  private async deadLetter(event: QueuedEvent, reason: string): Promise<void> {
+    const { metrics, log } = this.deps;
+    this.deadLettered += 1;
+    this.lastError = { at: this.deps.now(), error: reason };
+    metrics.deadLettered.inc({ app: this.app.name });
+    log.error(
+      { app: this.app.name, target: shownUrl(this.target.url), eventId: event.eventId, reason },
+      "callback dead-lettered",
+    );
+    try {
+      await this.deps.events.deadLetter(event, reason);
+    } catch (error) {
+      // Still pending in the store: the next start finds it too old and dead-letters it again.
+      log.warn({ app: this.app.name, eventId: event.eventId, err: String(error) }, "could not store a dead letter");
+    }
+  }
+}
+
+/** A target URL fit for logs and status pages: no credentials, no query. */
+export function shownUrl(url: URL): string {
+  return `${url.origin}${url.pathname}`;
+}
