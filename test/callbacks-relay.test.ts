@@ -244,6 +244,18 @@ describe("answering WeCom in time, losing nothing", () => {
     expect(first(targets).bodies()).toEqual([message]);
   });
 
+  test("an event is acknowledged only once it is written: a failing write gets 503", async () => {
+    const store = new SwitchableStore(openStore("memory://"));
+    const { stack, credentials, targets } = await setUp(["xml"], {}, { store });
+    store.failWrites = true;
+    expect((await postEvent(stack, credentials, text("not stored"))).status).toBe(503);
+    store.failWrites = false;
+    const stored = text("stored");
+    expect((await postEvent(stack, credentials, stored)).status).toBe(200);
+    await first(targets).waitForRequests(1);
+    expect(first(targets).bodies()).toEqual([stored]);
+  });
+
   test("while the store cannot be read at start, events get 503 (so none overtakes an older one)", async () => {
     const store = new SwitchableStore(openStore("memory://"));
     store.down = true;
@@ -442,6 +454,8 @@ describe("/-/callbacks and metrics", () => {
 /** A store that can be switched off: every call then fails as in an outage. */
 class SwitchableStore implements Store {
   down = false;
+  /** Only writes fail. */
+  failWrites = false;
   readonly description = "switchable://";
   constructor(private readonly inner: Store) {}
   private check(): void {
@@ -453,6 +467,7 @@ class SwitchableStore implements Store {
   }
   async set(key: string, value: unknown, expiresAt: number): Promise<void> {
     this.check();
+    if (this.failWrites) throw new StoreUnavailable("the store (switchable://) is unavailable: SQLITE_FULL");
     return this.inner.set(key, value, expiresAt);
   }
   async delete(key: string): Promise<void> {

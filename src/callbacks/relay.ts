@@ -55,7 +55,7 @@ export class CallbackRelay implements CallbackStatusSource {
   private readonly lifetime = new AbortController();
   private readonly agents = createTargetAgents();
   /** Events being persisted now, so a retry arriving meanwhile waits for the first copy. */
-  private readonly persisting = new Map<string, Promise<void>>();
+  private readonly persisting = new Map<string, Promise<readonly QueuedEvent[] | undefined>>();
   private lastSeq = 0;
   private recovered = false;
 
@@ -122,7 +122,7 @@ export class CallbackRelay implements CallbackStatusSource {
       // Failing here leaves it pending in the store: the next start tries again.
       await this.events.deadLetter(event, "its app or target is no longer configured").catch(() => {});
     }
-    this.deps.log.info(
+    this.deps.log[pending.length > 0 ? "info" : "debug"](
       { pending: pending.length, deadLettered: dead.length },
       "callback queue read back from the store",
     );
@@ -144,24 +144,16 @@ export class CallbackRelay implements CallbackStatusSource {
       await earlier; // a failure there fails this copy too, and WeCom tries again
       return { eventId, duplicate: true, reply: noReply };
     }
-    if (await this.events.wasSeen(app.name, eventId)) return { eventId, duplicate: true, reply: noReply };
-    const receivedAt = this.deps.now();
-    const seq = this.nextSeq(receivedAt);
-    const copies = app.targets.map((target) => ({
-      eventId,
-      app: app.name,
-      target: target.url.href,
-      seq,
-      receivedAt,
-      xml,
-    }));
-    const persisted = this.persist(app, eventId, copies);
-    this.persisting.set(eventId, persisted);
+    // Registered before the first await, so a copy arriving meanwhile waits for this one.
+    const persisting = this.persistUnlessSeen(app, eventId, xml);
+    this.persisting.set(eventId, persisting);
+    let copies: readonly QueuedEvent[] | undefined;
     try {
-      await persisted;
+      copies = await persisting;
     } finally {
       this.persisting.delete(eventId);
     }
+    if (copies === undefined) return { eventId, duplicate: true, reply: noReply };
     const lanes = this.lanes.get(app.name) ?? [];
     const reply = replyWithinMs === undefined ? noReply : (lanes[0]?.firstAnswerTo(eventId, replyWithinMs) ?? noReply);
     copies.forEach((copy, index) => lanes[index]?.push(copy));
@@ -210,9 +202,26 @@ export class CallbackRelay implements CallbackStatusSource {
     this.agents.https.destroy();
   }
 
-  private async persist(app: CallbackAppConfig, eventId: string, copies: readonly QueuedEvent[]): Promise<void> {
+  /** The stored copies (one per target), or undefined when the event was seen already. */
+  private async persistUnlessSeen(
+    app: CallbackAppConfig,
+    eventId: string,
+    xml: string,
+  ): Promise<readonly QueuedEvent[] | undefined> {
+    if (await this.events.wasSeen(app.name, eventId)) return undefined;
+    const receivedAt = this.deps.now();
+    const seq = this.nextSeq(receivedAt);
+    const copies = app.targets.map((target) => ({
+      eventId,
+      app: app.name,
+      target: target.url.href,
+      seq,
+      receivedAt,
+      xml,
+    }));
     await this.events.persist(copies, app.maxAgeSeconds * 1000);
     await this.events.markSeen(app.name, eventId);
+    return copies;
   }
 
   /** Increasing within the process and across restarts (recover() starts past the last one). */
