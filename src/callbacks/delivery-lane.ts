@@ -46,6 +46,7 @@ export class DeliveryLane {
   private readonly replyWaiters = new Map<string, ReplyWaiter>();
   private active = false;
   private idle: Promise<void> = Promise.resolve();
+  private records: Promise<void> = Promise.resolve();
 
   constructor(
     readonly app: CallbackAppConfig,
@@ -84,9 +85,10 @@ export class DeliveryLane {
     });
   }
 
-  /** Resolves once the lane has stopped (after the relay's signal aborted). */
-  stopped(): Promise<void> {
-    return this.idle;
+  /** Resolves once the lane has stopped (after the relay's signal aborted) and its writes are done. */
+  async stopped(): Promise<void> {
+    await this.idle;
+    await this.records;
   }
 
   private kick(): void {
@@ -104,8 +106,8 @@ export class DeliveryLane {
       if (outcome === "closing") return;
       this.queue.shift();
       this.queued.delete(head.eventId);
-      if (outcome === "delivered") await this.deliveredNow(head);
-      else await this.deadLetter(head, outcome.reason);
+      if (outcome === "delivered") this.deliveredNow(head);
+      else this.deadLetter(head, outcome.reason);
     }
   }
 
@@ -160,21 +162,17 @@ export class DeliveryLane {
     return this.deps.now() - event.receivedAt >= this.app.maxAgeSeconds * 1000;
   }
 
-  private async deliveredNow(event: QueuedEvent): Promise<void> {
+  private deliveredNow(event: QueuedEvent): void {
     const { metrics, log, now } = this.deps;
     this.delivered += 1;
     metrics.delivered.inc({ app: this.app.name });
     metrics.deliveryDelay.observe({ app: this.app.name }, Math.max(0, now() - event.receivedAt) / 1000);
-    try {
-      await this.deps.events.delivered(event);
-    } catch (error) {
-      // Delivered but still in the store: a restart delivers it again, with the same event id.
-      log.warn({ app: this.app.name, eventId: event.eventId, err: String(error) }, "could not clear a delivered event");
-    }
     log.info({ app: this.app.name, target: shownUrl(this.target.url), eventId: event.eventId }, "callback delivered");
+    // Still pending in the store if this fails: a restart delivers it again, with the same event id.
+    this.record(() => this.deps.events.delivered(event), event, "could not record a delivery");
   }
 
-  private async deadLetter(event: QueuedEvent, reason: string): Promise<void> {
+  private deadLetter(event: QueuedEvent, reason: string): void {
     const { metrics, log } = this.deps;
     this.deadLettered += 1;
     this.lastError = { at: this.deps.now(), error: reason };
@@ -183,13 +181,24 @@ export class DeliveryLane {
       { app: this.app.name, target: shownUrl(this.target.url), eventId: event.eventId, reason },
       "callback dead-lettered",
     );
-    try {
-      await this.deps.events.deadLetter(event, reason);
-    } catch (error) {
-      // Still pending in the store: the next start finds it too old and dead-letters it again.
-      log.warn({ app: this.app.name, eventId: event.eventId, err: String(error) }, "could not store a dead letter");
-    }
+    // Still pending in the store if this fails: the next start finds it too old and dead-letters it again.
+    this.record(() => this.deps.events.deadLetter(event, reason), event, "could not store a dead letter");
   }
+
+  /**
+   * Writes an event's new state behind the deliveries, one write at a time, so the next event
+   * does not wait for the store. A write that fails leaves the event pending: delivered again
+   * after a restart (at least once, same event id), never lost.
+   */
+  private record(write: () => Promise<void>, event: QueuedEvent, failure: string): void {
+    this.records = this.records.then(write).catch((error: unknown) => {
+      this.deps.log.warn({ app: this.app.name, eventId: event.eventId, err: messageOf(error) }, failure);
+    });
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 /** A target URL fit for logs and status pages: no credentials, no query. */

@@ -1,16 +1,17 @@
-// Callback events in the store: written before WeCom is acknowledged, removed once delivered,
-// kept a while once dead-lettered. One record per (event, target), under its own key, so two
-// proxies sharing a store never overwrite each other's events and no counter is shared.
+// Callback events in the store: one record per (event, target) under its own key, written
+// before WeCom is acknowledged and rewritten once per change of state, so every step is a
+// single write and two proxies sharing a store never overwrite each other's events.
 //
-//   callback:pending:APP:TARGET:EVENT  a delivery still to make
-//   callback:dead:APP:TARGET:EVENT     a delivery given up on (kept DEAD_LETTER_RETENTION_MS)
-//   callback:seen:APP:EVENT            an event already accepted (kept DEDUPE_WINDOW_MS)
+//   callback:event:APP:TARGET:EVENT → { ...event, state }
+//     pending    until delivered or dead-lettered (kept up to maxAgeSeconds + the retention below)
+//     delivered  the message dropped, kept DEDUPE_WINDOW_MS so WeCom's late retries are recognised
+//     dead       kept DEAD_LETTER_RETENTION_MS, message included, for an operator to inspect
 import { createHash } from "node:crypto";
 import type { Store } from "../tokens/store.js";
 
 /** WeCom retries within seconds; ten minutes covers them and a replayed capture inside the timestamp window. */
 export const DEDUPE_WINDOW_MS = 10 * 60_000;
-/** How long a dead-lettered event stays in the store for an operator to inspect. */
+/** How long a dead-lettered event stays in the store. */
 export const DEAD_LETTER_RETENTION_MS = 7 * 24 * 3600_000;
 
 /** One event on its way to one target. */
@@ -27,27 +28,24 @@ export interface QueuedEvent {
   readonly xml: string;
 }
 
-export interface DeadLetter extends QueuedEvent {
-  readonly deadAt: number;
-  readonly reason: string;
-}
+type StoredEvent =
+  | (QueuedEvent & { readonly state: "pending" })
+  | (QueuedEvent & { readonly state: "delivered"; readonly seenUntil: number })
+  | (QueuedEvent & { readonly state: "dead"; readonly deadAt: number; readonly reason: string });
 
-const PENDING = "callback:pending:";
-const DEAD = "callback:dead:";
-
-/** A short, stable name for a target URL inside keys (the URL itself may hold credentials). */
-export function targetKeyOf(url: string): string {
-  return createHash("sha256").update(url).digest("hex").slice(0, 16);
-}
+const PREFIX = "callback:event:";
 
 /** The same event always gets the same id: retries, restarts and replicas agree on it. */
 export function eventIdOf(app: string, dedupeKey: string): string {
   return createHash("sha256").update(`${app}\n${dedupeKey}`).digest("hex").slice(0, 32);
 }
 
-const pendingKey = (event: QueuedEvent) => `${PENDING}${event.app}:${targetKeyOf(event.target)}:${event.eventId}`;
-const deadKey = (event: QueuedEvent) => `${DEAD}${event.app}:${targetKeyOf(event.target)}:${event.eventId}`;
-const seenKey = (app: string, eventId: string) => `callback:seen:${app}:${eventId}`;
+/** A short, stable name for a target URL inside keys (the URL itself may hold credentials). */
+function targetKeyOf(url: string): string {
+  return createHash("sha256").update(url).digest("hex").slice(0, 16);
+}
+
+const keyOf = (app: string, target: string, eventId: string) => `${PREFIX}${app}:${targetKeyOf(target)}:${eventId}`;
 
 export class EventLog {
   constructor(
@@ -55,59 +53,67 @@ export class EventLog {
     private readonly now: () => number,
   ) {}
 
-  /** Writes every copy of an event; they live until the age limit, then as long as a dead letter would. */
+  /** Writes every copy of an event; a pending copy lives until the age limit plus the retention. */
   async persist(events: readonly QueuedEvent[], maxAgeMs: number): Promise<void> {
     await Promise.all(
       events.map((event) =>
-        this.store.set(pendingKey(event), event, event.receivedAt + maxAgeMs + DEAD_LETTER_RETENTION_MS),
+        this.write({ ...event, state: "pending" }, event.receivedAt + maxAgeMs + DEAD_LETTER_RETENTION_MS),
       ),
     );
   }
 
-  async wasSeen(app: string, eventId: string): Promise<boolean> {
-    const until = await this.store.get<number>(seenKey(app, eventId));
-    return typeof until === "number" && until > this.now();
-  }
-
-  async markSeen(app: string, eventId: string): Promise<void> {
-    const until = this.now() + DEDUPE_WINDOW_MS;
-    await this.store.set(seenKey(app, eventId), until, until);
+  /** Whether WeCom sent this event before: queued, dead-lettered, or delivered within the window. */
+  async wasSeen(app: string, targets: readonly string[], eventId: string): Promise<boolean> {
+    const records = await Promise.all(
+      targets.map((target) => this.store.get<StoredEvent>(keyOf(app, target, eventId))),
+    );
+    return records.some(
+      (record) => record !== undefined && (record.state !== "delivered" || record.seenUntil > this.now()),
+    );
   }
 
   async delivered(event: QueuedEvent): Promise<void> {
-    await this.store.delete(pendingKey(event));
+    const seenUntil = this.now() + DEDUPE_WINDOW_MS;
+    await this.write({ ...event, xml: "", state: "delivered", seenUntil }, seenUntil);
   }
 
-  /** Keeps the event as a dead letter first, then drops its pending copy: a crash between leaves both, never neither. */
-  async deadLetter(event: QueuedEvent, reason: string): Promise<DeadLetter> {
+  async deadLetter(event: QueuedEvent, reason: string): Promise<void> {
     const deadAt = this.now();
-    const letter: DeadLetter = { ...event, deadAt, reason };
-    await this.store.set(deadKey(event), letter, deadAt + DEAD_LETTER_RETENTION_MS);
-    await this.store.delete(pendingKey(event));
-    return letter;
+    await this.write({ ...event, state: "dead", deadAt, reason }, deadAt + DEAD_LETTER_RETENTION_MS);
   }
 
-  /** Everything left from before: pending deliveries (oldest first) and dead letters. */
-  async recover(): Promise<{ pending: QueuedEvent[]; dead: DeadLetter[] }> {
+  /** Everything left from before: pending deliveries, oldest first, and dead letters. */
+  async recover(): Promise<{ pending: QueuedEvent[]; dead: QueuedEvent[] }> {
     const pending: QueuedEvent[] = [];
-    const dead: DeadLetter[] = [];
-    for await (const [key, value] of this.store.entries<unknown>("callback:")) {
-      if (key.startsWith(PENDING) && isQueuedEvent(value)) pending.push(value);
-      else if (key.startsWith(DEAD) && isQueuedEvent(value)) dead.push(value as DeadLetter);
+    const dead: QueuedEvent[] = [];
+    for await (const [, record] of this.store.entries<unknown>(PREFIX)) {
+      if (!isStoredEvent(record)) continue;
+      if (record.state === "pending") pending.push(withoutState(record));
+      else if (record.state === "dead") dead.push(withoutState(record));
     }
     pending.sort((a, b) => a.seq - b.seq);
     return { pending, dead };
   }
+
+  private write(record: StoredEvent, expiresAt: number): Promise<void> {
+    return this.store.set(keyOf(record.app, record.target, record.eventId), record, expiresAt);
+  }
 }
 
-function isQueuedEvent(value: unknown): value is QueuedEvent {
-  const event = value as Partial<QueuedEvent> | undefined;
+function withoutState(record: StoredEvent): QueuedEvent {
+  const { eventId, app, target, seq, receivedAt, xml } = record;
+  return { eventId, app, target, seq, receivedAt, xml };
+}
+
+function isStoredEvent(value: unknown): value is StoredEvent {
+  const event = value as Partial<StoredEvent> | undefined;
   return (
     typeof event?.eventId === "string" &&
     typeof event.app === "string" &&
     typeof event.target === "string" &&
     typeof event.seq === "number" &&
     typeof event.receivedAt === "number" &&
-    typeof event.xml === "string"
+    typeof event.xml === "string" &&
+    (event.state === "pending" || event.state === "delivered" || event.state === "dead")
   );
 }

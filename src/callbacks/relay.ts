@@ -208,7 +208,8 @@ export class CallbackRelay implements CallbackStatusSource {
     eventId: string,
     xml: string,
   ): Promise<readonly QueuedEvent[] | undefined> {
-    if (await this.events.wasSeen(app.name, eventId)) return undefined;
+    const targets = app.targets.map((target) => target.url.href);
+    if (await this.events.wasSeen(app.name, targets, eventId)) return undefined;
     const receivedAt = this.deps.now();
     const seq = this.nextSeq(receivedAt);
     const copies = app.targets.map((target) => ({
@@ -220,7 +221,6 @@ export class CallbackRelay implements CallbackStatusSource {
       xml,
     }));
     await this.events.persist(copies, app.maxAgeSeconds * 1000);
-    await this.events.markSeen(app.name, eventId);
     return copies;
   }
 
