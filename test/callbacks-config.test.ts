@@ -135,6 +135,12 @@ describe("problems in the callbacks section, each naming its field", () => {
     ]);
   });
 
+  test("a callbacks section without apps is a problem at its apps", () => {
+    expect(problemsOf("corpid: c\nagents: { a: { secret: s } }\ncallbacks: { apps: {} }\n")).toEqual([
+      expect.stringMatching(/^callbacks\.apps: name at least one app/),
+    ]);
+  });
+
   test("an app without targets is a problem at its targets", () => {
     const app = VALID_APP.replace(/targets:[\s\S]*$/, "targets: []");
     expect(problemsOf(base(app))).toEqual([expect.stringMatching(/^callbacks\.apps\.notify\.targets: /)]);

@@ -75,7 +75,7 @@ export class DeliveryLane {
    */
   firstAnswerTo(eventId: string, withinMs: number): Promise<Buffer | undefined> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => settle(undefined), Math.max(0, withinMs));
+      const timer = setTimeout(() => settle(undefined), Math.max(0, withinMs)).unref();
       const settle: ReplyWaiter = (body) => {
         clearTimeout(timer);
         this.replyWaiters.delete(eventId);

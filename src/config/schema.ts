@@ -164,6 +164,9 @@ function crossCheckCallbacks(
   report: (path: Issue["path"], message: string) => void,
 ) {
   const apps = isRecord(config.callbacks) && isRecord(config.callbacks.apps) ? config.callbacks.apps : {};
+  if (isRecord(config.callbacks) && isRecord(config.callbacks.apps) && Object.keys(apps).length === 0) {
+    report(["callbacks", "apps"], "name at least one app");
+  }
   const seenPaths = new Map<string, string>();
   for (const [name, app] of Object.entries(apps as Record<string, Partial<z.output<typeof CallbackAppSchema>>>)) {
     if (!isRecord(app)) continue;

@@ -65,8 +65,15 @@ const parser = new XMLParser({
 
 /** The children of WeCom's `<xml>` root, or undefined when `text` is not such a document. */
 export function parseCallbackXml(text: string): Record<string, unknown> | undefined {
-  if (XMLValidator.validate(text) !== true) return undefined;
-  const document: unknown = parser.parse(text);
+  // WeCom never sends a DOCTYPE: refusing one closes the door on entity tricks.
+  if (/<!DOCTYPE/i.test(text) || XMLValidator.validate(text) !== true) return undefined;
+  let document: unknown;
+  try {
+    document = parser.parse(text);
+  } catch {
+    // Valid to the validator but refused by the parser: not a message WeCom sent.
+    return undefined;
+  }
   const root = isRecord(document) ? document["xml"] : undefined;
   return isRecord(root) ? root : undefined;
 }

@@ -103,7 +103,14 @@ describe("XML", () => {
     });
   });
 
-  test.each(["not xml", "<xml><a></xml>", "<other><a>1</a></other>", ""])("%j is not WeCom's XML", (text) => {
+  test.each([
+    "not xml",
+    "<xml><a></xml>",
+    "<other><a>1</a></other>",
+    "",
+    '<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><xml><Encrypt>&e;</Encrypt></xml>',
+    '<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]><xml><Encrypt>&b;</Encrypt></xml>',
+  ])("%j is not WeCom's XML", (text) => {
     expect(parseCallbackXml(text)).toBeUndefined();
   });
 });
