@@ -292,6 +292,26 @@ describe("restarts", () => {
     expect(statusOf(stack)?.pending).toBe(0);
   });
 
+  test("a delivery the store could not record is made again after a restart, with the same event id", async () => {
+    const store = new SwitchableStore(openStore("memory://"));
+    const { stack, credentials, targets } = await setUp(["xml"], {}, { store });
+    const target = first(targets);
+    let release = () => {};
+    target.hold = new Promise((resolve) => (release = resolve));
+    const message = text("at least once");
+    await postEvent(stack, credentials, message);
+    await target.waitForRequests(1);
+    store.failWrites = true;
+    release();
+    await stack.logs.waitFor((l) => l["msg"] === "could not record a delivery");
+    store.failWrites = false;
+    target.hold = undefined;
+    await stack.restartProxy();
+    const [firstTime, again] = await target.waitForRequests(2);
+    expect(again?.body).toBe(message);
+    expect(again?.headers["x-wecom-event-id"]).toBe(firstTime?.headers["x-wecom-event-id"]);
+  });
+
   test("dead letters are still counted after a restart", async () => {
     const dir = mkdtempSync(path.join(tmpdir(), "wecom-proxy-callbacks-"));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));

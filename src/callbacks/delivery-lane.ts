@@ -3,9 +3,10 @@
 // one go. Events stay in the store until delivered, so a restart resumes where this stopped.
 import pRetry, { AbortError } from "p-retry";
 import type { CallbackAppConfig, CallbackTargetConfig } from "../config/load.js";
+import { StoreUnavailable } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { CallbackMetrics } from "./metrics.js";
-import type { EventLog, QueuedEvent } from "./event-log.js";
+import { refOf, type EventLog, type EventRef, type QueuedEvent } from "./event-log.js";
 import { DeliveryFailed, postToTarget, type TargetAgents } from "./post-to-target.js";
 
 export interface RetrySettings {
@@ -41,7 +42,7 @@ export class DeliveryLane {
   deadLettered = 0;
   lastError: DeliveryError | undefined;
 
-  private readonly queue: QueuedEvent[] = [];
+  private readonly queue: EventRef[] = [];
   private readonly queued = new Set<string>();
   private readonly replyWaiters = new Map<string, ReplyWaiter>();
   private active = false;
@@ -59,13 +60,14 @@ export class DeliveryLane {
   }
 
   /** Adds an event already in the store; one the lane holds already is ignored. */
-  push(event: QueuedEvent): void {
+  push(event: EventRef): void {
     if (this.queued.has(event.eventId)) return;
     this.queued.add(event.eventId);
     // Arrivals are in order almost always; concurrent ones may finish persisting out of it.
     let at = this.queue.length;
-    while (at > 0 && (this.queue[at - 1] as QueuedEvent).seq > event.seq) at -= 1;
-    this.queue.splice(at, 0, event);
+    while (at > 0 && (this.queue[at - 1] as EventRef).seq > event.seq) at -= 1;
+    // Only the reference waits in memory: a long outage must not hold every message.
+    this.queue.splice(at, 0, refOf(event));
     this.kick();
   }
 
@@ -101,56 +103,82 @@ export class DeliveryLane {
 
   private async drain(): Promise<void> {
     while (this.queue.length > 0 && !this.deps.signal.aborted) {
-      const head = this.queue[0] as QueuedEvent;
+      const head = this.queue[0] as EventRef;
       const outcome = await this.settle(head);
       if (outcome === "closing") return;
       this.queue.shift();
       this.queued.delete(head.eventId);
       if (outcome === "delivered") this.deliveredNow(head);
-      else this.deadLetter(head, outcome.reason);
+      else if (outcome === "gone")
+        this.deps.log.warn(
+          { app: this.app.name, eventId: head.eventId },
+          "a queued callback is no longer in the store",
+        );
+      else if (outcome === "settled") {
+        this.deps.log.debug({ app: this.app.name, eventId: head.eventId }, "a queued callback was settled elsewhere");
+      } else this.deadLetter(head, outcome.reason);
     }
   }
 
-  /** Attempts until the target takes the event or it is too old; "closing" when the relay stops first. */
-  private async settle(event: QueuedEvent): Promise<"delivered" | "closing" | { reason: string }> {
+  /**
+   * Attempts until the target takes the event or it is too old. "settled": the store says it is
+   * no longer pending (another proxy on the store delivered it); "gone": it is not in the store
+   * at all; "closing": the relay stopped first.
+   */
+  private async settle(ref: EventRef): Promise<"delivered" | "settled" | "gone" | "closing" | { reason: string }> {
     const { metrics, signal } = this.deps;
+    let event: QueuedEvent | undefined;
+    let found: "settled" | "gone" | undefined;
     try {
-      await pRetry((attempt) => this.attempt(event, attempt), {
-        retries: Number.POSITIVE_INFINITY,
-        factor: 2,
-        minTimeout: this.deps.retry.minTimeout,
-        maxTimeout: this.deps.retry.maxTimeout,
-        randomize: true,
-        signal,
-        onFailedAttempt: ({ error, attemptNumber }) => this.failed(event, error, attemptNumber),
-        shouldRetry: () => {
-          if (this.tooOld(event)) return false;
-          metrics.retried.inc({ app: this.app.name });
-          return true;
+      await pRetry(
+        async (attempt) => {
+          if (this.tooOld(ref)) {
+            throw new AbortError(new TooOld(`not delivered within maxAgeSeconds (${this.app.maxAgeSeconds} s)`));
+          }
+          if (event === undefined) {
+            const loaded = await this.deps.events.load(ref);
+            if (loaded === undefined || loaded === "settled") {
+              found = loaded ?? "gone";
+              return;
+            }
+            event = loaded;
+          }
+          const answer = await postToTarget(this.target, event, this.deps.agents, signal);
+          if (attempt === 1) this.replyWaiters.get(ref.eventId)?.(answer);
         },
-      });
-      return "delivered";
+        {
+          retries: Number.POSITIVE_INFINITY,
+          factor: 2,
+          minTimeout: this.deps.retry.minTimeout,
+          maxTimeout: this.deps.retry.maxTimeout,
+          randomize: true,
+          signal,
+          onFailedAttempt: ({ error, attemptNumber }) => this.failed(ref, error, attemptNumber),
+          shouldRetry: () => {
+            if (this.tooOld(ref)) return false;
+            metrics.retried.inc({ app: this.app.name });
+            return true;
+          },
+        },
+      );
+      if (found !== undefined) this.replyWaiters.get(ref.eventId)?.(undefined);
+      return found ?? "delivered";
     } catch (error) {
       if (signal.aborted) return "closing";
-      this.replyWaiters.get(event.eventId)?.(undefined);
+      this.replyWaiters.get(ref.eventId)?.(undefined);
       const message = error instanceof Error ? error.message : String(error);
-      if (error instanceof TooOld || !this.tooOld(event)) return { reason: message };
+      if (error instanceof TooOld || !this.tooOld(ref)) return { reason: message };
       return { reason: `not delivered within maxAgeSeconds (${this.app.maxAgeSeconds} s); last error: ${message}` };
     }
   }
 
-  private async attempt(event: QueuedEvent, attempt: number): Promise<void> {
-    if (this.tooOld(event)) {
-      throw new AbortError(new TooOld(`not delivered within maxAgeSeconds (${this.app.maxAgeSeconds} s)`));
-    }
-    const answer = await postToTarget(this.target, event, this.deps.agents, this.deps.signal);
-    if (attempt === 1) this.replyWaiters.get(event.eventId)?.(answer);
-  }
-
-  private failed(event: QueuedEvent, error: Error, attempt: number): void {
+  private failed(event: EventRef, error: Error, attempt: number): void {
     if (attempt === 1) this.replyWaiters.get(event.eventId)?.(undefined);
     if (this.deps.signal.aborted) return;
-    const message = error instanceof DeliveryFailed ? error.message : `unexpected: ${error.message}`;
+    const message =
+      error instanceof DeliveryFailed || error instanceof StoreUnavailable
+        ? error.message
+        : `unexpected: ${error.message}`;
     this.lastError = { at: this.deps.now(), error: message };
     this.deps.log.warn(
       { app: this.app.name, target: shownUrl(this.target.url), eventId: event.eventId, attempt, err: message },
@@ -158,11 +186,11 @@ export class DeliveryLane {
     );
   }
 
-  private tooOld(event: QueuedEvent): boolean {
+  private tooOld(event: EventRef): boolean {
     return this.deps.now() - event.receivedAt >= this.app.maxAgeSeconds * 1000;
   }
 
-  private deliveredNow(event: QueuedEvent): void {
+  private deliveredNow(event: EventRef): void {
     const { metrics, log, now } = this.deps;
     this.delivered += 1;
     metrics.delivered.inc({ app: this.app.name });
@@ -172,7 +200,7 @@ export class DeliveryLane {
     this.record(() => this.deps.events.delivered(event), event, "could not record a delivery");
   }
 
-  private deadLetter(event: QueuedEvent, reason: string): void {
+  private deadLetter(event: EventRef, reason: string): void {
     const { metrics, log } = this.deps;
     this.deadLettered += 1;
     this.lastError = { at: this.deps.now(), error: reason };
@@ -190,7 +218,7 @@ export class DeliveryLane {
    * does not wait for the store. A write that fails leaves the event pending: delivered again
    * after a restart (at least once, same event id), never lost.
    */
-  private record(write: () => Promise<void>, event: QueuedEvent, failure: string): void {
+  private record(write: () => Promise<void>, event: EventRef, failure: string): void {
     this.records = this.records.then(write).catch((error: unknown) => {
       this.deps.log.warn({ app: this.app.name, eventId: event.eventId, err: messageOf(error) }, failure);
     });

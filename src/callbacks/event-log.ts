@@ -14,8 +14,8 @@ export const DEDUPE_WINDOW_MS = 10 * 60_000;
 /** How long a dead-lettered event stays in the store. */
 export const DEAD_LETTER_RETENTION_MS = 7 * 24 * 3600_000;
 
-/** One event on its way to one target. */
-export interface QueuedEvent {
+/** One event on its way to one target, as the delivery queue holds it: the message stays in the store. */
+export interface EventRef {
   readonly eventId: string;
   readonly app: string;
   /** The target's URL (href). */
@@ -24,6 +24,9 @@ export interface QueuedEvent {
   readonly seq: number;
   /** Epoch ms, by the proxy's clock. */
   readonly receivedAt: number;
+}
+
+export interface QueuedEvent extends EventRef {
   /** The decrypted message, as WeCom sent it. */
   readonly xml: string;
 }
@@ -72,27 +75,41 @@ export class EventLog {
     );
   }
 
-  async delivered(event: QueuedEvent): Promise<void> {
+  /** The event to deliver; "settled" when it is no longer pending (delivered, dead), undefined when gone. */
+  async load(ref: EventRef): Promise<QueuedEvent | "settled" | undefined> {
+    const record = await this.read(ref);
+    if (record === undefined) return undefined;
+    return record.state === "pending" ? { ...refOf(record), xml: record.xml } : "settled";
+  }
+
+  async delivered(ref: EventRef): Promise<void> {
     const seenUntil = this.now() + DEDUPE_WINDOW_MS;
-    await this.write({ ...event, xml: "", state: "delivered", seenUntil }, seenUntil);
+    await this.write({ ...refOf(ref), xml: "", state: "delivered", seenUntil }, seenUntil);
   }
 
-  async deadLetter(event: QueuedEvent, reason: string): Promise<void> {
+  /** Keeps the event, message included, for DEAD_LETTER_RETENTION_MS. */
+  async deadLetter(ref: EventRef, reason: string): Promise<void> {
     const deadAt = this.now();
-    await this.write({ ...event, state: "dead", deadAt, reason }, deadAt + DEAD_LETTER_RETENTION_MS);
+    const xml = (await this.read(ref))?.xml ?? "";
+    await this.write({ ...refOf(ref), xml, state: "dead", deadAt, reason }, deadAt + DEAD_LETTER_RETENTION_MS);
   }
 
-  /** Everything left from before: pending deliveries, oldest first, and dead letters. */
-  async recover(): Promise<{ pending: QueuedEvent[]; dead: QueuedEvent[] }> {
-    const pending: QueuedEvent[] = [];
-    const dead: QueuedEvent[] = [];
+  /** Everything left from before: pending deliveries, oldest first, and dead letters (messages not loaded). */
+  async recover(): Promise<{ pending: EventRef[]; dead: EventRef[] }> {
+    const pending: EventRef[] = [];
+    const dead: EventRef[] = [];
     for await (const [, record] of this.store.entries<unknown>(PREFIX)) {
       if (!isStoredEvent(record)) continue;
-      if (record.state === "pending") pending.push(withoutState(record));
-      else if (record.state === "dead") dead.push(withoutState(record));
+      if (record.state === "pending") pending.push(refOf(record));
+      else if (record.state === "dead") dead.push(refOf(record));
     }
     pending.sort((a, b) => a.seq - b.seq);
     return { pending, dead };
+  }
+
+  private async read(ref: EventRef): Promise<StoredEvent | undefined> {
+    const record = await this.store.get<unknown>(keyOf(ref.app, ref.target, ref.eventId));
+    return isStoredEvent(record) ? record : undefined;
   }
 
   private write(record: StoredEvent, expiresAt: number): Promise<void> {
@@ -100,9 +117,10 @@ export class EventLog {
   }
 }
 
-function withoutState(record: StoredEvent): QueuedEvent {
-  const { eventId, app, target, seq, receivedAt, xml } = record;
-  return { eventId, app, target, seq, receivedAt, xml };
+/** Just the reference: what stays in memory while an event waits. */
+export function refOf(event: EventRef): EventRef {
+  const { eventId, app, target, seq, receivedAt } = event;
+  return { eventId, app, target, seq, receivedAt };
 }
 
 function isStoredEvent(value: unknown): value is StoredEvent {

@@ -6,7 +6,7 @@ import { StoreUnavailable } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Store } from "../tokens/store.js";
 import { DeliveryLane, shownUrl, type DeliveryError, type RetrySettings } from "./delivery-lane.js";
-import { EventLog, eventIdOf, type QueuedEvent } from "./event-log.js";
+import { EventLog, eventIdOf, type EventRef, type QueuedEvent } from "./event-log.js";
 import type { CallbackMetrics } from "./metrics.js";
 import { createTargetAgents } from "./post-to-target.js";
 
@@ -86,6 +86,9 @@ export class CallbackRelay implements CallbackStatusSource {
       async () => {
         try {
           await this.recover();
+        } catch (error) {
+          // p-retry gives up at once on a TypeError; reading the store back is always worth another try.
+          throw error instanceof TypeError ? new Error(error.message) : error;
         } finally {
           firstTried();
         }
@@ -110,7 +113,7 @@ export class CallbackRelay implements CallbackStatusSource {
       const lane = this.laneOf(letter.app, letter.target);
       if (lane !== undefined) lane.deadLettered += 1;
     }
-    const orphans: QueuedEvent[] = [];
+    const orphans: EventRef[] = [];
     for (const event of pending) {
       this.lastSeq = Math.max(this.lastSeq, event.seq);
       const lane = this.laneOf(event.app, event.target);

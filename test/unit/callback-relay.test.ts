@@ -3,12 +3,14 @@
 import { Registry } from "prom-client";
 import { afterEach, describe, expect, test } from "vitest";
 import { registerCallbackMetrics } from "../../src/callbacks/metrics.js";
+import { EventLog } from "../../src/callbacks/event-log.js";
 import { CallbackRelay } from "../../src/callbacks/relay.js";
 import { loadConfigText, type CallbackAppConfig, type CallbacksConfig } from "../../src/config/load.js";
 import { StoreUnavailable } from "../../src/errors.js";
 import { createLogger } from "../../src/log.js";
 import type { Store } from "../../src/tokens/store.js";
 import { openStore } from "../../src/tokens/stores/open-store.js";
+import { LogCapture } from "../helpers/log-capture.js";
 
 const YAML = `
 corpid: wwunitcorp
@@ -36,11 +38,15 @@ class GatedStore implements Store {
   open(): void {
     this.openGate();
   }
-  get<T>(key: string): Promise<T | undefined> {
+  gateWrites = true;
+  gateReads = false;
+
+  async get<T>(key: string): Promise<T | undefined> {
+    if (this.gateReads) await this.gate;
     return this.inner.get<T>(key);
   }
   async set(key: string, value: unknown, expiresAt: number): Promise<void> {
-    await this.gate;
+    if (this.gateWrites) await this.gate;
     if (this.failWrites) throw new StoreUnavailable("the store (gated://) is unavailable: SQLITE_FULL");
     await this.inner.set(key, value, expiresAt);
   }
@@ -68,11 +74,14 @@ function callbacksConfig(): { callbacks: CallbacksConfig; app: CallbackAppConfig
 let relay: CallbackRelay | undefined;
 afterEach(() => relay?.close());
 
-async function startRelay(store: Store): Promise<{ relay: CallbackRelay; app: CallbackAppConfig }> {
+async function startRelay(
+  store: Store,
+  logs = new LogCapture(),
+): Promise<{ relay: CallbackRelay; app: CallbackAppConfig }> {
   const { callbacks, app } = callbacksConfig();
   relay = new CallbackRelay(callbacks, {
     store,
-    log: createLogger("silent"),
+    log: createLogger("debug", logs),
     now: Date.now,
     metrics: registerCallbackMetrics(new Registry(), () => new Map()),
     retry: { minTimeout: 60_000, maxTimeout: 60_000 },
@@ -109,5 +118,32 @@ describe("copies of one event arriving while the first is being written", () => 
     expect(results.map((result) => result.duplicate)).toEqual([false, true, true]);
     expect(new Set(results.map((result) => result.eventId)).size).toBe(1);
     expect(relay.status().get("notify")?.pending).toBe(1);
+  });
+});
+
+describe("a queued event another proxy on the same store settled meanwhile", () => {
+  test("is dropped from the queue without a delivery attempt", async () => {
+    const store = new GatedStore();
+    const log = new EventLog(store, Date.now);
+    const event = {
+      eventId: "e1",
+      app: "notify",
+      target: "http://127.0.0.1:9/unreachable",
+      seq: 1,
+      receivedAt: Date.now(),
+      xml: XML,
+    };
+    await log.persist([event], 60_000);
+    store.closeGate();
+    store.gateWrites = false;
+    store.gateReads = true;
+    const logs = new LogCapture();
+    const { relay } = await startRelay(store, logs);
+    expect(relay.status().get("notify")?.pending).toBe(1);
+    await log.delivered(event); // as another replica would, while this one loads the event
+    store.open();
+    await logs.waitFor((line) => line["msg"] === "a queued callback was settled elsewhere");
+    expect(relay.status().get("notify")?.pending).toBe(0);
+    expect(relay.status().get("notify")).toMatchObject({ delivered: 0, deadLettered: 0, lastDeliveryError: undefined });
   });
 });
