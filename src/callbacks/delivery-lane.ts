@@ -109,15 +109,16 @@ export class DeliveryLane {
       this.queue.shift();
       this.queued.delete(head.eventId);
       if (outcome === "delivered") this.deliveredNow(head);
-      else if (outcome === "gone")
-        this.deps.log.warn(
-          { app: this.app.name, eventId: head.eventId },
-          "a queued callback is no longer in the store",
-        );
-      else if (outcome === "settled") {
-        this.deps.log.debug({ app: this.app.name, eventId: head.eventId }, "a queued callback was settled elsewhere");
-      } else this.deadLetter(head, outcome.reason);
+      else if (typeof outcome === "object") this.deadLetter(head, outcome.reason);
+      else this.dropped(head, outcome);
     }
+  }
+
+  /** Not for this lane to deliver any more: another proxy settled it, or the store lost it. */
+  private dropped(ref: EventRef, why: "settled" | "gone"): void {
+    const fields = { app: this.app.name, eventId: ref.eventId };
+    if (why === "settled") this.deps.log.debug(fields, "a queued callback was settled elsewhere");
+    else this.deps.log.warn(fields, "a queued callback is no longer in the store");
   }
 
   /**

@@ -16,7 +16,7 @@ import {
   signedQueryOf,
   type SignedQuery,
 } from "../wecom/callbacks.js";
-import type { CallbackRelay } from "./relay.js";
+import type { Accepted, CallbackRelay } from "./relay.js";
 
 /** How far WeCom's timestamp may be from the proxy's clock: beyond it, a request is a replay. */
 export const TIMESTAMP_TOLERANCE_S = 300;
@@ -97,7 +97,7 @@ export async function receiveEvent(
   if (message === undefined) throw new Refused("not_xml", new BadRequest("the decrypted message is not XML"));
 
   const replyWithinMs = app.passiveReply ? ctx.replyBudgetMs - (performance.now() - startedAt) : undefined;
-  let accepted;
+  let accepted: Accepted;
   try {
     accepted = await ctx.relay.accept(app, plaintext, dedupeKeyOf(message, plaintext), replyWithinMs);
   } catch (error) {
