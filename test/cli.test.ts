@@ -1,10 +1,13 @@
 // DESIGN §2: the command line, over real processes. Needs `npm run build` (npm test runs it first).
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { sealVerification } from "../src/sandbox/callback-seal.js";
 import { request, type Reply } from "./helpers/http.js";
 
 const MAIN = fileURLToPath(new URL("../dist/src/cli/main.js", import.meta.url));
@@ -281,3 +284,58 @@ describe("a valid configuration, started with --host 127.0.0.1 --port 0 and stop
     expect(`${cli?.stdout}${cli?.stderr}`).not.toContain(SECRET);
   });
 });
+
+describe("with callbacks configured", () => {
+  const token = "cli-callback-token";
+  const encodingAESKey = "Y2xpLWNhbGxiYWNrLWtleS1ub3QtcmVhbC0wMDAwMDA";
+  const withCallbacks = (port: number) => `${VALID}
+callbacks:
+  listen: { host: 127.0.0.1, port: ${port} }
+  apps:
+    notify:
+      path: /wecom/callback/notify
+      token: ${token}
+      encodingAESKey: ${encodingAESKey}
+      targets: [{ url: "http://127.0.0.1:9/events" }]
+`;
+
+  test("starts the callback listener, names it in the listening line, and closes it on SIGTERM", async () => {
+    const cli = new Cli(["--config", writeConfig("callbacks.yaml", withCallbacks(0))]);
+    try {
+      const listening = await cli.logLine("listening");
+      const callbacks = String(listening["callbacks"]);
+      expect(callbacks).toMatch(/^http:\/\/127\.0\.0\.1:[1-9]\d*$/);
+      const sealed = sealVerification({ token, encodingAESKey, receiveId: "wwclitest0001" }, "8675309", nowSeconds());
+      const verified = await within(request(`${callbacks}/wecom/callback/notify?${sealed.query}`), "a verification");
+      expect(verified.body.toString()).toBe("8675309");
+      cli.signal("SIGTERM");
+      expect(await cli.exited()).toEqual({ code: 0, signal: null });
+      const after = await request(`${callbacks}/wecom/callback/notify`).then(
+        () => "answered",
+        (error: NodeJS.ErrnoException) => error.code,
+      );
+      expect(after).toBe("ECONNREFUSED");
+      expect(`${cli.stdout}${cli.stderr}`).not.toContain(token);
+      expect(`${cli.stdout}${cli.stderr}`).not.toContain(encodingAESKey);
+    } finally {
+      await cli.kill();
+    }
+  });
+
+  test("a callback port already in use is one line and exit status 1", async () => {
+    const blocker = http.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
+    try {
+      const port = (blocker.address() as AddressInfo).port;
+      const run = await runToExit(["--config", writeConfig("callbacks-busy.yaml", withCallbacks(port))]);
+      expect(run.exit.code).toBe(1);
+      expect(run.stderrLines).toEqual([`wecom-proxy: cannot listen for callbacks on 127.0.0.1:${port} (EADDRINUSE)`]);
+    } finally {
+      blocker.close();
+    }
+  });
+});
+
+function nowSeconds(): string {
+  return String(Math.floor(Date.now() / 1000));
+}

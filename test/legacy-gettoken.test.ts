@@ -4,25 +4,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
-import { StoreUnavailable } from "../src/errors.js";
-import type { Store } from "../src/tokens/store.js";
+import { DownStore } from "./helpers/down-store.js";
 import { request } from "./helpers/http.js";
 import { startLegacyStack, tokensSeenUpstream } from "./helpers/legacy.js";
 import { CORP_A, CORP_B, NOTIFY_AGENTID } from "./helpers/start-stack.js";
-
-/** A store that is down: every call fails the way a real outage does. */
-class BrokenStore implements Store {
-  readonly description = "down://";
-  async get<T>(): Promise<T | undefined> {
-    throw new StoreUnavailable("the token store (down://) is unavailable: ECONNREFUSED");
-  }
-  async set(): Promise<void> {
-    throw new StoreUnavailable("the token store (down://) is unavailable: ECONNREFUSED");
-  }
-  async delete(): Promise<void> {}
-  async ping(): Promise<void> {}
-  async close(): Promise<void> {}
-}
 
 const MESSAGE = JSON.stringify({
   touser: "zhangsan",
@@ -52,7 +37,7 @@ describe("gettoken through the proxy (no clients)", () => {
   });
 
   test("gettoken while the store is down gets 503, not a token nobody will recognise", async () => {
-    const stack = await startLegacyStack({ store: new BrokenStore() });
+    const stack = await startLegacyStack({ store: new DownStore(["get", "set"]) });
     const reply = await stack.gettoken(CORP_A, stack.secrets.notify);
     expect(reply.status).toBe(503);
     expect(reply.json()["errcode"]).toBe(9503001);

@@ -1,29 +1,7 @@
 import { describe, expect } from "vitest";
-import { StoreUnavailable } from "../src/errors.js";
-import type { Store } from "../src/tokens/store.js";
+import { DownStore } from "./helpers/down-store.js";
 import { request } from "./helpers/http.js";
 import { startStack, test } from "./helpers/start-stack.js";
-
-/** A store that is down: every call fails the way a real outage does. */
-class DownStore implements Store {
-  readonly description = "down://";
-  private fail(): never {
-    throw new StoreUnavailable("the token store (down://) is unavailable: ECONNREFUSED");
-  }
-  async get<T>(): Promise<T | undefined> {
-    return this.fail();
-  }
-  async set(): Promise<void> {
-    this.fail();
-  }
-  async delete(): Promise<void> {
-    this.fail();
-  }
-  async ping(): Promise<void> {
-    this.fail();
-  }
-  async close(): Promise<void> {}
-}
 
 describe("/-/ pages", () => {
   test("/-/healthy answers 200 while the process serves", async ({ stack }) => {

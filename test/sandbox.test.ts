@@ -83,17 +83,21 @@ describe("the fake WeCom keeps WeCom's rules", () => {
 
 describe("npm run sandbox", () => {
   test("prints curl commands that work as printed, including the token recovery", async () => {
-    const child = spawn(process.execPath, ["dist/src/sandbox/run.js", "--port", "0", "--wecom-port", "0"], {
+    const ports = ["--port", "0", "--wecom-port", "0", "--callbacks-port", "0", "--target-port", "0"];
+    const child = spawn(process.execPath, ["dist/src/sandbox/run.js", ...ports], {
       stdio: ["ignore", "pipe", "pipe"],
     });
     try {
       let stdout = "";
       child.stdout.setEncoding("utf8");
-      while (!stdout.includes("Ctrl-C stops both")) {
-        const [chunk] = (await Promise.race([once(child.stdout, "data"), once(child, "exit")])) as [string];
-        if (typeof chunk !== "string") throw new Error(`the sandbox exited: ${stdout}`);
-        stdout += chunk;
-      }
+      child.stdout.on("data", (chunk: string) => (stdout += chunk));
+      const waitForOutput = async (text: string) => {
+        while (!stdout.includes(text)) {
+          const [chunk] = (await Promise.race([once(child.stdout, "data"), once(child, "exit")])) as [unknown];
+          if (typeof chunk !== "string") throw new Error(`the sandbox exited: ${stdout}`);
+        }
+      };
+      await waitForOutput("Ctrl-C stops them all");
       const commands = stdout
         .split("\n")
         .filter((line) => line.startsWith("  curl "))
@@ -107,6 +111,10 @@ describe("npm run sandbox", () => {
       expect(answers.every((answer) => answer["errcode"] === 0)).toBe(true);
       expect(outputs).toContain("200 1048576 bytes\n");
       expect(answers.at(-1)).toMatchObject({ gettoken: 3 }); // contacts, notify, and one after the invalidation
+      // The callback commands: verified, and the event printed by the local target.
+      expect(answers).toContainEqual(expect.objectContaining({ errcode: 0, status: 200 }));
+      await waitForOutput('"Content":"hello from WeCom"');
+      expect(stdout).toMatch(/\[target\] POST \/wecom\/events app=notify event=[0-9a-f]{32}/);
     } finally {
       child.kill("SIGTERM");
       await once(child, "exit");

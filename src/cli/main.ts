@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // argv → config → problems (one line each, no stack) or a running proxy; signals.
+import { startCallbacks, type RunningCallbacks } from "../callbacks/start-callbacks.js";
 import { loadConfigFile } from "../config/load.js";
 import { createLogger, logLevelFrom, stdoutDestination } from "../log.js";
 import { createMetricsRegistry } from "../metrics.js";
@@ -22,11 +23,26 @@ async function main(): Promise<number> {
   }
   const config = loaded.config;
   const log = createLogger(logLevelFrom(config.log.level), stdoutDestination(config.log.format));
-  const deps: ProxyDeps = { log, metrics: createMetricsRegistry() };
+  const metrics = createMetricsRegistry();
+  // The callback listener starts first and lives apart from the runtime: reloads keep it.
+  let callbacks: RunningCallbacks | undefined;
+  if (config.callbacks !== undefined) {
+    const { host, port } = config.callbacks.listen;
+    try {
+      callbacks = await startCallbacks(config, { log, metrics });
+    } catch (error) {
+      process.stderr.write(
+        `wecom-proxy: cannot listen for callbacks on ${host}:${port} (${(error as NodeJS.ErrnoException).code ?? error})\n`,
+      );
+      return 1;
+    }
+  }
+  const deps: ProxyDeps = { log, metrics, callbacks: callbacks?.relay };
   let runtime: Runtime;
   try {
     runtime = createRuntime(config, deps);
   } catch (error) {
+    await callbacks?.close(0);
     if (!(error instanceof InvalidEgressProxy)) throw error;
     process.stderr.write(`wecom-proxy: ${error.message}\n`);
     return 2;
@@ -41,16 +57,18 @@ async function main(): Promise<number> {
       `wecom-proxy: cannot listen on ${host}:${port} (${(error as NodeJS.ErrnoException).code ?? error})\n`,
     );
     await runtime.close();
+    await callbacks?.close(0);
     return 1;
   }
   // Before the line that tells the world it listens: a signal sent on seeing it is handled.
-  handleSignals(running, () => reloadConfig({ configFile: args.configFile, running, deps }), deps);
+  handleSignals(running, callbacks, () => reloadConfig({ configFile: args.configFile, running, deps }), deps);
   log.info(
     {
       url: running.url,
       agents: [...config.agents.keys()],
       store: runtime.store.description,
       egress: runtime.upstream.egress,
+      callbacks: callbacks?.url,
     },
     "listening",
   );
@@ -58,7 +76,12 @@ async function main(): Promise<number> {
 }
 
 /** SIGTERM/SIGINT: drain and exit 0; a second one ends the process at once. SIGHUP: reload. */
-function handleSignals(running: RunningServer, reload: () => void, { log }: ProxyDeps): void {
+function handleSignals(
+  running: RunningServer,
+  callbacks: RunningCallbacks | undefined,
+  reload: () => void,
+  { log }: ProxyDeps,
+): void {
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) {
@@ -69,7 +92,7 @@ function handleSignals(running: RunningServer, reload: () => void, { log }: Prox
     stopping = true;
     const graceMs = running.runtime.config.shutdownGraceMs;
     // close() stops accepting before it returns; only then does the log say so.
-    const closing = running.close(graceMs);
+    const closing = Promise.all([running.close(graceMs), callbacks?.close(graceMs)]);
     log.info({ signal, graceMs }, "shutting down");
     await closing;
     log.info("stopped");

@@ -63,6 +63,34 @@ export interface Config {
   readonly clients: ReadonlyMap<string, ClientConfig> | undefined;
   /** With clients: whether an agent's own secret also works at gettoken. */
   readonly acceptAgentSecrets: boolean;
+  /** The public listener for WeCom's callbacks, when configured. */
+  readonly callbacks: CallbacksConfig | undefined;
+}
+
+export interface CallbackTargetConfig {
+  readonly url: URL;
+  readonly format: "xml" | "json";
+  readonly timeoutMs: number;
+}
+
+export interface CallbackAppConfig {
+  readonly name: string;
+  /** The URL path entered in WeCom's admin console. */
+  readonly path: string;
+  readonly token: Secret;
+  readonly encodingAESKey: Secret;
+  /** The receive id every message must carry. */
+  readonly corpid: string;
+  readonly targets: readonly CallbackTargetConfig[];
+  readonly passiveReply: boolean;
+  readonly maxAgeSeconds: number;
+}
+
+export interface CallbacksConfig {
+  readonly listen: { readonly host: string; readonly port: number };
+  readonly maxBodyBytes: number;
+  /** By path. */
+  readonly apps: ReadonlyMap<string, CallbackAppConfig>;
 }
 
 export type LoadResult = { ok: true; config: Config } | { ok: false; problems: string[] };
@@ -200,6 +228,36 @@ function build(file: FileConfig): Config {
     defaultAgent: file.defaultAgent === undefined ? undefined : agents.get(file.defaultAgent),
     clients: file.clients === undefined ? undefined : buildClients(file.clients, agents),
     acceptAgentSecrets: file.acceptAgentSecrets,
+    callbacks: buildCallbacks(file),
+  });
+}
+
+function buildCallbacks(file: FileConfig): CallbacksConfig | undefined {
+  if (file.callbacks === undefined) return undefined;
+  const apps = new Map<string, CallbackAppConfig>();
+  for (const [name, app] of Object.entries(file.callbacks.apps)) {
+    apps.set(
+      app.path,
+      Object.freeze({
+        name,
+        path: app.path,
+        token: app.token,
+        encodingAESKey: app.encodingAESKey,
+        corpid: app.corpid ?? file.corpid ?? "",
+        targets: Object.freeze(
+          app.targets.map((target) =>
+            Object.freeze({ url: new URL(target.url), format: target.format, timeoutMs: target.timeoutMs }),
+          ),
+        ),
+        passiveReply: app.passiveReply,
+        maxAgeSeconds: app.maxAgeSeconds,
+      }),
+    );
+  }
+  return Object.freeze({
+    listen: Object.freeze({ ...file.callbacks.listen }),
+    maxBodyBytes: file.callbacks.maxBodyBytes,
+    apps,
   });
 }
 

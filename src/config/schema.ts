@@ -106,6 +106,44 @@ const ClientSchema = z.strictObject({
   paths: z.array(urlPath).optional(),
 });
 
+/** Any http(s) URL without a fragment: a callback target may carry a query. */
+const targetUrl = z.string().refine((value) => {
+  try {
+    const url = new URL(value);
+    return (url.protocol === "http:" || url.protocol === "https:") && url.hash === "";
+  } catch {
+    return false;
+  }
+}, "must be an http:// or https:// URL");
+
+/** WeCom's EncodingAESKey: 43 characters of base64 (a 32-byte AES key without its trailing "="). */
+const encodingAESKey = secret("encodingAESKey").refine(
+  (key) => /^[A-Za-z0-9+/]{43}$/.test(key.reveal()),
+  "must be the 43 characters of base64 (A-Z a-z 0-9 + /) that WeCom's admin console shows",
+);
+
+const CallbackTargetSchema = z.strictObject({
+  url: targetUrl,
+  format: z.enum(["xml", "json"]).default("xml"),
+  timeoutMs: positiveInt.default(10000),
+});
+
+const CallbackAppSchema = z.strictObject({
+  path: urlPath.refine((value) => !value.startsWith("/-/"), "/-/ is reserved for the proxy's own pages"),
+  token: secret("token"),
+  encodingAESKey,
+  corpid: z.string().min(1).optional(),
+  targets: z.array(CallbackTargetSchema).min(1, "name at least one target"),
+  passiveReply: z.boolean().default(false),
+  maxAgeSeconds: positiveInt.default(86400),
+});
+
+const CallbacksSchema = z.strictObject({
+  listen: z.strictObject({ host: z.string().min(1).default("0.0.0.0"), port: port.default(8443) }).prefault({}),
+  maxBodyBytes: positiveInt.default(1048576),
+  apps: z.record(agentName, CallbackAppSchema),
+});
+
 const FileConfigBase = z.strictObject({
   listen: z.strictObject({ host: z.string().min(1).default("127.0.0.1"), port: port.default(8080) }).prefault({}),
   upstream: z
@@ -129,6 +167,7 @@ const FileConfigBase = z.strictObject({
   defaultAgent: z.string().optional(),
   clients: z.record(agentName, ClientSchema).optional(),
   acceptAgentSecrets: z.boolean().default(false),
+  callbacks: CallbacksSchema.optional(),
 });
 
 export const FileConfigSchema = FileConfigBase
@@ -168,6 +207,7 @@ function crossCheck(
     report(["defaultAgent"], `names unknown agent "${config.defaultAgent}"`);
   }
   if (isRecord(config.clients)) checkClients(config.clients, names, report);
+  crossCheckCallbacks(config, report);
 }
 
 /** Each client names known agents and has a way to authenticate; no two share a key. */
@@ -199,6 +239,28 @@ function checkClients(
   }
 }
 
+/** Every callback app needs a receive id, and no two apps may share a path. */
+function crossCheckCallbacks(
+  config: Partial<z.output<typeof FileConfigBase>>,
+  report: (path: Issue["path"], message: string) => void,
+) {
+  const apps = isRecord(config.callbacks) && isRecord(config.callbacks.apps) ? config.callbacks.apps : {};
+  if (isRecord(config.callbacks) && isRecord(config.callbacks.apps) && Object.keys(apps).length === 0) {
+    report(["callbacks", "apps"], "name at least one app");
+  }
+  const seenPaths = new Map<string, string>();
+  for (const [name, app] of Object.entries(apps as Record<string, Partial<z.output<typeof CallbackAppSchema>>>)) {
+    if (!isRecord(app)) continue;
+    if (app.corpid === undefined && config.corpid === undefined) {
+      report(["callbacks", "apps", name, "corpid"], "is required (or set a top-level corpid)");
+    }
+    if (typeof app.path !== "string") continue;
+    const other = seenPaths.get(app.path);
+    if (other !== undefined) report(["callbacks", "apps", name, "path"], `${app.path} is also app "${other}"'s`);
+    seenPaths.set(app.path, name);
+  }
+}
+
 function isRecord(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === "object" && !Array.isArray(value);
 }
@@ -208,7 +270,7 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export type LogFormat = (typeof LOG_FORMATS)[number];
 
 /** Fields that may instead be read from a file named by `<field>File` (Docker/Kubernetes secrets). */
-export const FILE_BACKED_FIELDS: readonly string[] = ["secret", "key"];
+export const FILE_BACKED_FIELDS: readonly string[] = ["secret", "key", "token", "encodingAESKey"];
 
 /** One line per problem: "field.path: what is wrong". */
 export function describeIssues(error: z.ZodError): string[] {

@@ -5,8 +5,8 @@ import { BodyTooLarge, ClientGone } from "../errors.js";
  * The whole request body, so a replay can send the same bytes. Rejects with BodyTooLarge
  * as soon as the declared or received size passes the limit, without reading further.
  */
-export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
-  const tooLarge = () => new BodyTooLarge(`request body above ${maxBytes} bytes (limits.maxBodyBytes)`);
+export function readBody(req: IncomingMessage, maxBytes: number, setting = "limits.maxBodyBytes"): Promise<Buffer> {
+  const tooLarge = () => new BodyTooLarge(`request body above ${maxBytes} bytes (${setting})`);
   if (Number(req.headers["content-length"] ?? 0) > maxBytes) return Promise.reject(tooLarge());
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];

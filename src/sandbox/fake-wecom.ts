@@ -7,6 +7,7 @@ import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import zlib from "node:zlib";
 import { FakeTickets, type FakeTicketKind } from "./fake-tickets.js";
+import { FakeCallbacks, textMessage } from "./fake-callbacks.js";
 import { mediaPart, parseRange, syntheticStream, type UploadedFile } from "./media.js";
 
 export interface FakeApp {
@@ -79,6 +80,8 @@ export class FakeWeCom {
   ticketCalls = 0;
   gzip = false;
   tokenLifetimeSeconds: number;
+  /** Sends URL verifications and encrypted events to callback URLs, as WeCom does. */
+  readonly callbacks: FakeCallbacks;
 
   private readonly server = http.createServer((req, res) => void this.handle(req, res));
   private readonly tokens = new Map<string, IssuedToken>();
@@ -93,6 +96,7 @@ export class FakeWeCom {
     this.tokenLifetimeSeconds = options.tokenLifetimeSeconds ?? 7200;
     this.now = options.now ?? Date.now;
     this.tickets = new FakeTickets(this.now, 7200, options.ticketLimitPerHour ?? 100);
+    this.callbacks = new FakeCallbacks(this.now);
   }
 
   async listen(port = 0, host = "127.0.0.1"): Promise<string> {
@@ -364,6 +368,7 @@ export class FakeWeCom {
   /** /sandbox/… : the knobs, over HTTP for `npm run sandbox` users. */
   private control(url: URL, body: Buffer, res: ServerResponse): void {
     const reply = (value: object) => this.answerJson(res, 0, "ok", value);
+    if (url.pathname.startsWith("/sandbox/callbacks/")) return void this.callbackControl(url, body, res);
     switch (url.pathname) {
       case "/sandbox/invalidate":
         return reply({ invalidated: this.invalidateTokens(url.searchParams.get("corpid") ?? undefined) });
@@ -380,8 +385,40 @@ export class FakeWeCom {
         return this.answerJson(
           res,
           404,
-          "sandbox: control endpoints are /sandbox/invalidate, /sandbox/faults, /sandbox/stats",
+          "sandbox: control endpoints are /sandbox/invalidate, /sandbox/faults, /sandbox/stats, " +
+            "/sandbox/callbacks/APP/verify, /sandbox/callbacks/APP/event",
         );
+    }
+  }
+
+  /**
+   * POST /sandbox/callbacks/APP/verify: a URL verification to APP's callback URL.
+   * POST /sandbox/callbacks/APP/event: an encrypted event; the body is the text a user sends
+   * (or a whole plaintext `<xml>` message). errcode 0 when the callback URL answered 200.
+   */
+  private async callbackControl(url: URL, body: Buffer, res: ServerResponse): Promise<void> {
+    const [, , , name = "", action = ""] = url.pathname.split("/");
+    const app = this.callbacks.app(name);
+    if (app === undefined || (action !== "verify" && action !== "event")) {
+      const known = this.callbacks.names().join(", ") || "none configured";
+      return this.answerJson(res, 404, `sandbox: use /sandbox/callbacks/APP/verify or /event; apps: ${known}`);
+    }
+    try {
+      if (action === "verify") {
+        const result = await this.callbacks.verify(name);
+        return this.answerJson(res, result.verified ? 0 : result.status, result.verified ? "ok" : "not verified", {
+          status: result.status,
+        });
+      }
+      const text = body.toString("utf8").trim();
+      const message = text.startsWith("<xml") ? text : textMessage({ corpid: app.receiveId, content: text || "hello" });
+      const result = await this.callbacks.send(name, message);
+      this.answerJson(res, result.status === 200 ? 0 : result.status, result.status === 200 ? "ok" : result.body, {
+        status: result.status,
+        ...(result.reply === undefined ? {} : { reply: result.reply }),
+      });
+    } catch (error) {
+      this.answerJson(res, -1, `sandbox: the callback URL is unreachable (${(error as Error).message})`);
     }
   }
 

@@ -1,6 +1,7 @@
 // Wiring: config → store, tokens, upstream, routing → one request handler.
 import { Access } from "../access/access.js";
 import { IssuedTokens } from "../access/issued-tokens.js";
+import type { CallbackStatusSource } from "../callbacks/relay.js";
 import type { Config } from "../config/load.js";
 import type { Logger } from "../log.js";
 import {
@@ -37,6 +38,8 @@ export interface ProxyDeps {
   readonly tokenRetry?: TokenSourceOptions["retry"];
   /** The process's metrics; a configuration reload keeps the same registry. */
   readonly metrics?: Registry;
+  /** The callback relay (started apart from the runtime), for /-/callbacks. */
+  readonly callbacks?: CallbackStatusSource;
 }
 
 /** Everything a request needs, built once per configuration. */
@@ -55,6 +58,7 @@ export interface Runtime {
   readonly access: Access;
   readonly tickets: TicketSource;
   readonly passes: readonly Pass[];
+  readonly callbacks: CallbackStatusSource | undefined;
   close(): Promise<void>;
   /** Releases what `successor` (the next configuration's runtime) does not share. */
   retire(successor: Runtime): Promise<void>;
@@ -107,6 +111,7 @@ export function createRuntime(config: Config, deps: ProxyDeps, previous?: Runtim
     access: new Access(config, routing, new IssuedTokens(store, now)),
     tickets: new TicketSource({ store, tokens, getJson: upstream.getJson, log: deps.log, now }),
     passes: [stripHopByHop, stripClientAddress, stripProxyControls, frameForUpstream(upstream.host)],
+    callbacks: deps.callbacks,
     async close() {
       release();
       await store.close();

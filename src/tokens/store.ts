@@ -1,5 +1,6 @@
-// The store behind tokens (and, later, proxy-issued tokens and tickets): a tiny
-// key-value contract with absolute expiry. Adapters live in stores/.
+// The store behind tokens, proxy-issued tokens, jsapi tickets and queued callback events: a
+// tiny key-value contract with absolute expiry, plus a walk over a key prefix. Adapters live
+// in stores/.
 import type { RefreshLock } from "./refresh-lock.js";
 
 export interface Store {
@@ -10,6 +11,13 @@ export interface Store {
   /** Keeps `value` until `expiresAt` (epoch ms). */
   set(key: string, value: unknown, expiresAt: number): Promise<void>;
   delete(key: string): Promise<void>;
+  /**
+   * Every live entry whose key starts with `prefix`, in no particular order: how queued
+   * callback events are found again after a restart. Walk before writing: an adapter that
+   * pages by offset (SQLite) may skip entries when others are deleted mid-walk. Never deletes
+   * anything itself. Throws StoreUnavailable.
+   */
+  entries<T>(prefix: string): AsyncIterable<readonly [key: string, value: T]>;
   /** Resolves when the store answers; throws StoreUnavailable otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -2,8 +2,11 @@
 import { randomBytes } from "node:crypto";
 import { stringify } from "yaml";
 import { expect, inject, test as base } from "vitest";
+import type { RetrySettings } from "../../src/callbacks/delivery-lane.js";
+import { startCallbacks, type CallbackDeps, type RunningCallbacks } from "../../src/callbacks/start-callbacks.js";
 import { loadConfigText, type Config } from "../../src/config/load.js";
 import { createLogger } from "../../src/log.js";
+import { createMetricsRegistry } from "../../src/metrics.js";
 import { FakeWeCom, type FakeApp, type FakeWeComOptions } from "../../src/sandbox/fake-wecom.js";
 import { createRuntime, type ProxyDeps, type Runtime } from "../../src/server/create-proxy.js";
 import { startServer, type RunningServer } from "../../src/server/lifecycle.js";
@@ -23,6 +26,8 @@ export interface StackOptions {
   readonly sandbox?: Partial<FakeWeComOptions>;
   readonly store?: Store;
   readonly tokenRetry?: ProxyDeps["tokenRetry"];
+  /** Callback relay settings; retries default to a few ms, so tests never wait on them. */
+  readonly callbacks?: Pick<CallbackDeps, "retry" | "replyBudgetMs">;
 }
 
 export interface Stack {
@@ -33,6 +38,8 @@ export interface Stack {
   readonly config: Config;
   proxyUrl: string;
   runtime: Runtime;
+  /** The callback listener's URL and relay, when the config has callbacks. */
+  callbacks: RunningCallbacks | undefined;
   /** Stops the proxy and starts a new one on the same config (and store URL). */
   restartProxy(): Promise<void>;
   /**
@@ -86,10 +93,19 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     tokenRetry: options.tokenRetry ?? { retries: 2, minTimeout: 20 },
   };
   const start = async () => {
-    const runtime = createRuntime(config, deps);
-    return { runtime, server: await startServer(runtime, "127.0.0.1", 0) };
+    const metrics = createMetricsRegistry();
+    const callbacks =
+      config.callbacks === undefined
+        ? undefined
+        : await startCallbacks(
+            config,
+            { log, metrics, now: clock.now, store: options.store, retry: FAST_RETRY, ...options.callbacks },
+            0,
+          );
+    const runtime = createRuntime(config, { ...deps, metrics, callbacks: callbacks?.relay });
+    return { runtime, callbacks, server: await startServer(runtime, "127.0.0.1", 0) };
   };
-  let running: { runtime: Runtime; server: RunningServer } = await start();
+  let running: { runtime: Runtime; callbacks: RunningCallbacks | undefined; server: RunningServer } = await start();
   const stack: Stack = {
     sandbox,
     clock,
@@ -98,28 +114,38 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     config,
     proxyUrl: running.server.url,
     runtime: running.runtime,
+    callbacks: running.callbacks,
     async restartProxy() {
       await running.server.close(0);
+      await running.callbacks?.close(0);
       running = await start();
       stack.proxyUrl = running.server.url;
       stack.runtime = running.runtime;
+      stack.callbacks = running.callbacks;
     },
     async reloadProxy(configure) {
       const changed = structuredClone(raw);
       configure?.(changed);
-      const next = createRuntime(configOf(changed), deps, running.runtime);
+      const sameDeps = { ...deps, metrics: running.runtime.metrics, callbacks: running.callbacks?.relay };
+      const next = createRuntime(configOf(changed), sameDeps, running.runtime);
       const retired = running.server.replaceRuntime(next);
-      running = { runtime: next, server: running.server };
+      running = { ...running, runtime: next };
       stack.runtime = next;
       await retired;
     },
     async close() {
       await running.server.close(0);
+      await running.callbacks?.close(0);
       await sandbox.close();
+      const callbackSecrets = [...(config.callbacks?.apps.values() ?? [])].flatMap((app) => [
+        app.token.reveal(),
+        app.encodingAESKey.reveal(),
+      ]);
       assertNoCredentialLeak(logs.text(), [
         ...Object.values(secrets),
         ...sandbox.issuedTokens(),
         ...sandbox.issuedTickets(),
+        ...callbackSecrets,
       ]);
     },
   };
@@ -132,6 +158,8 @@ export function assertNoCredentialLeak(text: string, credentials: readonly strin
     expect(text.includes(credential), "a secret or real token reached the log").toBe(false);
   }
 }
+
+const FAST_RETRY: RetrySettings = { minTimeout: 5, maxTimeout: 20 };
 
 function newSecret(): string {
   return randomBytes(32).toString("base64url");

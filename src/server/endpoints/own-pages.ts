@@ -5,7 +5,9 @@ import type { Secret } from "../../config/secret.js";
 import { MethodNotAllowed, NotFound, Unauthenticated } from "../../errors.js";
 import type { Registry } from "../../metrics.js";
 import type { Store } from "../../tokens/store.js";
+import type { CallbackStatusSource } from "../../callbacks/relay.js";
 import { bearerOf } from "../bearer.js";
+import { callbacksPage } from "./callbacks.js";
 import { healthy } from "./healthy.js";
 import { metrics } from "./metrics.js";
 import { ready } from "./ready.js";
@@ -18,6 +20,8 @@ export interface OwnPagesContext extends TokensContext {
     readonly admin: { readonly key: Secret | undefined };
     readonly metrics: { readonly enabled: boolean };
   };
+  /** The callback relay, when callbacks are configured. */
+  readonly callbacks?: CallbackStatusSource | undefined;
 }
 
 interface Page {
@@ -36,6 +40,7 @@ const PAGES = new Map<string, Page>([
     "/-/tokens/NAME/refresh",
     { methods: ["POST"], serve: (res, ctx, _req, path) => refreshToken(res, ctx, agentInRefreshPath(path) ?? "") },
   ],
+  ["/-/callbacks", { methods: ["GET"], serve: (res, ctx) => callbacksPage(res, ctx.callbacks) }],
 ]);
 
 const REFRESH_PATH = /^\/-\/tokens\/([^/]+)\/refresh$/;

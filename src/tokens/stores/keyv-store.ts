@@ -4,6 +4,7 @@ import { StoreUnavailable } from "../../errors.js";
 import type { Store } from "../store.js";
 
 const PING_KEY = "ping";
+const NAMESPACE = "wecom-proxy";
 
 export interface KeyvStoreOptions {
   /** Wraps every call, e.g. to wait for a network connection and bound the call in time. */
@@ -17,14 +18,14 @@ export class KeyvStore implements Store {
 
   constructor(
     readonly description: string,
-    adapter: KeyvStoreAdapter | Map<string, unknown>,
+    private readonly adapter: KeyvStoreAdapter | Map<string, unknown>,
     private readonly now: () => number = Date.now,
     private readonly options: KeyvStoreOptions = {},
   ) {
     // throwOnErrors: an outage must not look like a miss and start a gettoken storm.
     this.keyv = new Keyv({
       store: adapter,
-      namespace: "wecom-proxy",
+      namespace: NAMESPACE,
       throwOnErrors: true,
       useKeyPrefix: options.useKeyPrefix ?? true,
     });
@@ -46,6 +47,26 @@ export class KeyvStore implements Store {
     await this.call(() => this.keyv.delete(key));
   }
 
+  async *entries<T>(prefix: string): AsyncIterable<readonly [string, T]> {
+    // The adapter's own walk, not keyv.iterator(): that one deletes expired entries as it goes,
+    // which makes SQLite's offset paging skip live ones.
+    const walk = this.adapter instanceof Map ? this.adapter.entries() : this.adapter.iterator?.(NAMESPACE);
+    if (walk === undefined) throw new StoreUnavailable(`the store (${this.description}) cannot list its entries`);
+    try {
+      for await (const [rawKey, raw] of walk as AsyncIterable<[string, unknown]>) {
+        const key = unprefixed(String(rawKey));
+        if (key === undefined || !key.startsWith(prefix)) continue;
+        const data = await this.keyv.deserializeData<T>(raw as string);
+        // Expired entries are skipped, not deleted: keyv removes them on its own schedule.
+        if (data === undefined || (typeof data.expires === "number" && data.expires < Date.now())) continue;
+        yield [key, data.value as T];
+      }
+    } catch (error) {
+      if (error instanceof StoreUnavailable) throw error;
+      throw new StoreUnavailable(`the store (${this.description}) is unavailable: ${reason(error)}`);
+    }
+  }
+
   async ping(): Promise<void> {
     await this.call(() => this.keyv.get(PING_KEY));
   }
@@ -63,6 +84,14 @@ export class KeyvStore implements Store {
       throw new StoreUnavailable(`the token store (${this.description}) is unavailable: ${reason(error)}`);
     }
   }
+}
+
+/** The key without the namespace ("ns:key", or "ns::key" for adapters that prefix themselves). */
+function unprefixed(key: string): string | undefined {
+  for (const separator of ["::", ":"]) {
+    if (key.startsWith(`${NAMESPACE}${separator}`)) return key.slice(NAMESPACE.length + separator.length);
+  }
+  return undefined;
 }
 
 function reason(error: unknown): string {

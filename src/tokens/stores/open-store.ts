@@ -16,9 +16,11 @@ export function openStore(url: string, now: () => number = Date.now, log?: Logge
     } catch {
       // Left to SQLite: opening the file fails, and /-/ready reports why.
     }
-    const adapter = new KeyvSqlite({ uri: `sqlite://${file}`, busyTimeout: 5000 });
-    // Opens the file now; a failure is reported by /-/ready and by every store call.
-    adapter.query("SELECT 1").catch(() => {});
+    const adapter = new KeyvSqlite({ uri: `sqlite://${file}`, busyTimeout: 5000, iterationLimit: 1000 });
+    // Opens the file now; a failure is reported by /-/ready and by every store call. WAL: a
+    // durable commit is one fsync of the log, not several of a rollback journal (callback
+    // events are committed before WeCom is acknowledged).
+    adapter.query("PRAGMA journal_mode=WAL").catch(() => {});
     return new KeyvStore(`sqlite://${file}`, adapter, now);
   }
   // Connects in the background: a Redis that is down does not stop the proxy from starting.

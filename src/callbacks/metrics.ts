@@ -1,0 +1,64 @@
+// The callback relay's metrics, registered once on the process's registry.
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+
+export interface CallbackMetrics {
+  readonly requests: Counter<"app" | "status" | "reason">;
+  readonly ack: Histogram<"app">;
+  readonly delivered: Counter<"app">;
+  readonly retried: Counter<"app">;
+  readonly deadLettered: Counter<"app">;
+  readonly deliveryDelay: Histogram<"app">;
+}
+
+export function registerCallbackMetrics(registry: Registry, pendingByApp: () => Map<string, number>): CallbackMetrics {
+  const registers = [registry];
+  new Gauge({
+    name: "wecom_proxy_callback_pending",
+    help: "Deliveries waiting for their target (one per event and target), per callback app.",
+    labelNames: ["app"],
+    registers,
+    collect() {
+      for (const [app, pending] of pendingByApp()) this.set({ app }, pending);
+    },
+  });
+  return {
+    requests: new Counter({
+      name: "wecom_proxy_callback_requests_total",
+      help: "Requests on the callback listener, by app, HTTP status and reason (accepted, duplicate, bad_signature, …).",
+      labelNames: ["app", "status", "reason"],
+      registers,
+    }),
+    ack: new Histogram({
+      name: "wecom_proxy_callback_ack_seconds",
+      help: "Time from WeCom's event POST to the proxy's answer (the event is in the store by then).",
+      labelNames: ["app"],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 5],
+      registers,
+    }),
+    delivered: new Counter({
+      name: "wecom_proxy_callback_delivered_total",
+      help: "Events a target accepted with a 2xx.",
+      labelNames: ["app"],
+      registers,
+    }),
+    retried: new Counter({
+      name: "wecom_proxy_callback_delivery_retries_total",
+      help: "Failed delivery attempts that will be retried.",
+      labelNames: ["app"],
+      registers,
+    }),
+    deadLettered: new Counter({
+      name: "wecom_proxy_callback_dead_lettered_total",
+      help: "Events given up on after maxAgeSeconds (kept in the store, listed in /-/callbacks).",
+      labelNames: ["app"],
+      registers,
+    }),
+    deliveryDelay: new Histogram({
+      name: "wecom_proxy_callback_delivery_delay_seconds",
+      help: "Time from an event's arrival to its delivery.",
+      labelNames: ["app"],
+      buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 3600, 86400],
+      registers,
+    }),
+  };
+}
