@@ -2,7 +2,13 @@ import { defineConfig } from "vitest/config";
 import { REDIS_SERVER } from "./test/helpers/redis-server.js";
 
 /** Suites that run a second time on the Redis store (the others need no repeat). */
-const ON_REDIS_TOO = ["test/tokens.test.ts", "test/replay.test.ts"];
+const ON_REDIS_TOO = [
+  "test/tokens.test.ts",
+  "test/replay.test.ts",
+  "test/legacy-gettoken.test.ts",
+  "test/jsapi-tickets.test.ts",
+  "test/callbacks-relay.test.ts",
+];
 
 export default defineConfig({
   test: {

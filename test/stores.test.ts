@@ -72,6 +72,29 @@ describe.each(adapters)("the $name store", ({ skip, open }) => {
     await vi.waitFor(async () => expect(await store.get("token:short")).toBeUndefined(), { timeout: 3000 });
   });
 
+  test.skipIf(skip)("walks the live entries under a key prefix, and only those", async () => {
+    const store = await open();
+    await store.set("callback:event:a:1", { n: 1 }, Date.now() + 60_000);
+    await store.set("callback:event:a:2", { n: 2 }, Date.now() + 60_000);
+    await store.set("callback:event:b:1", { n: 3 }, Date.now() + 60_000);
+    await store.set("token:a", lease, lease.expiresAt);
+    await store.set("callback:event:a:gone", { n: 4 }, Date.now() + 60_000);
+    await store.delete("callback:event:a:gone");
+    const walked: Array<readonly [string, unknown]> = [];
+    for await (const entry of store.entries("callback:event:a:")) walked.push(entry);
+    expect(walked.sort(([a], [b]) => a.localeCompare(b))).toEqual([
+      ["callback:event:a:1", { n: 1 }],
+      ["callback:event:a:2", { n: 2 }],
+    ]);
+  });
+
+  test.skipIf(skip)("can be walked the moment it is opened, while it may still be connecting", async () => {
+    const store = await open();
+    const walked: Array<readonly [string, unknown]> = [];
+    for await (const entry of store.entries("callback:")) walked.push(entry);
+    expect(walked).toEqual([]);
+  });
+
   test.skipIf(skip)("answers a ping while it works", async () => {
     const store = await open();
     await expect(store.ping()).resolves.toBeUndefined();

@@ -50,11 +50,13 @@ export class KeyvStore implements Store {
   async *entries<T>(prefix: string): AsyncIterable<readonly [string, T]> {
     // The adapter's own walk, not keyv.iterator(): that one deletes expired entries as it goes,
     // which makes SQLite's offset paging skip live ones.
+    await this.call(async () => undefined); // a connected store (Redis) may still be connecting
     const walk = this.adapter instanceof Map ? this.adapter.entries() : this.adapter.iterator?.(NAMESPACE);
     if (walk === undefined) throw new StoreUnavailable(`the store (${this.description}) cannot list its entries`);
     try {
       for await (const [rawKey, raw] of walk as AsyncIterable<[string, unknown]>) {
-        const key = unprefixed(String(rawKey));
+        // An adapter that prefixes keys itself (@keyv/redis) also strips the prefix as it walks.
+        const key = this.options.useKeyPrefix === false ? String(rawKey) : unprefixed(String(rawKey));
         if (key === undefined || !key.startsWith(prefix)) continue;
         const data = await this.keyv.deserializeData<T>(raw as string);
         // Expired entries are skipped, not deleted: keyv removes them on its own schedule.
@@ -86,12 +88,9 @@ export class KeyvStore implements Store {
   }
 }
 
-/** The key without the namespace ("ns:key", or "ns::key" for adapters that prefix themselves). */
+/** The key without keyv's "namespace:" prefix; undefined for a key of another namespace. */
 function unprefixed(key: string): string | undefined {
-  for (const separator of ["::", ":"]) {
-    if (key.startsWith(`${NAMESPACE}${separator}`)) return key.slice(NAMESPACE.length + separator.length);
-  }
-  return undefined;
+  return key.startsWith(`${NAMESPACE}:`) ? key.slice(NAMESPACE.length + 1) : undefined;
 }
 
 function reason(error: unknown): string {
