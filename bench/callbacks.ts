@@ -7,7 +7,7 @@
 //      with a target that takes seconds to answer.
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
@@ -16,6 +16,7 @@ import { createInterface } from "node:readline";
 import { stringify } from "yaml";
 import { sealEvent } from "../src/sandbox/callback-seal.js";
 import { textMessage } from "../src/sandbox/fake-callbacks.js";
+import { CORP, peakRssKiB, ROOT } from "./common.js";
 
 const EVENTS = Number(process.env["BENCH_CALLBACK_EVENTS"] ?? 3000);
 const CONNECTIONS = Number(process.env["BENCH_CONNECTIONS"] ?? 16);
@@ -24,14 +25,12 @@ const SLOW_RATE = Number(process.env["BENCH_CALLBACK_RATE"] ?? 100);
 const SLOW_TARGET_MS = Number(process.env["BENCH_SLOW_TARGET_MS"] ?? 2000);
 /** No run waits longer than this for its deliveries. */
 const DEADLINE_MS = 120_000;
-const CORP = "wwbench0000000001";
 const CREDENTIALS = {
   token: "benchCallbackToken",
   encodingAESKey: "YmVuY2gtY2FsbGJhY2sta2V5LW5vdC1yZWFsLTAwMDA",
   receiveId: CORP,
 };
 const PATH = "/wecom/callback/bench";
-const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..", "..");
 
 interface Target {
   readonly url: string;
@@ -218,7 +217,7 @@ async function startProxy(store: "sqlite" | "memory", targetUrl: string, dir: st
     }),
   );
   const child = spawn(process.execPath, ["dist/src/cli/main.js", "--config", configFile], {
-    cwd: root,
+    cwd: ROOT,
     stdio: ["ignore", "pipe", "inherit"],
   });
   children.push(child);
@@ -240,12 +239,6 @@ function percentile(values: number[], p: number): number {
 
 function ms(value: number): string {
   return `${value.toFixed(1).padStart(6)} ms`;
-}
-
-/** The child's peak resident set size so far (Linux: VmHWM), KiB. */
-function peakRssKiB(child: ChildProcess): number {
-  const status = readFileSync(`/proc/${child.pid}/status`, "utf8");
-  return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? NaN);
 }
 
 await main();

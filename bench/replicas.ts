@@ -13,6 +13,7 @@ import { performance } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import autocannon from "autocannon";
 import { stringify } from "yaml";
+import { APP, best, CORP, httpText, ROOT, type Load } from "./common.js";
 
 const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 8);
 const CONNECTIONS = Number(process.env["BENCH_CONNECTIONS"] ?? 32);
@@ -20,16 +21,6 @@ const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? 2);
 const STORMS = Number(process.env["BENCH_STORMS"] ?? 5);
 const STORM_REQUESTS = 300;
 const REPLICAS = 3;
-const CORP = "wwbench0000000001";
-const APP = { corpid: CORP, secret: "bench-secret-not-real", agentid: 1000002 };
-const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..", "..");
-
-interface Load {
-  readonly requestsPerSecond: number;
-  readonly p50: number;
-  readonly p99: number;
-  readonly errors: number;
-}
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), "wecom-proxy-bench-replicas-"));
@@ -58,7 +49,7 @@ async function main(): Promise<void> {
     const perStorm: number[] = [];
     for (let i = 1; i <= STORMS; i += 1) {
       const before = (await stats(wecomUrl)).gettoken;
-      await post(`${wecomUrl}/sandbox/invalidate`);
+      await httpText(`${wecomUrl}/sandbox/invalidate`, "POST");
       const result = await storm(replicas);
       const calls = (await stats(wecomUrl)).gettoken - before;
       perStorm.push(calls);
@@ -70,7 +61,7 @@ async function main(): Promise<void> {
 
     const sqlite = await startProxy(wecomUrl, `sqlite://${path.join(dir, "tokens.sqlite")}`, dir, "sqlite", children);
     const redis = replicas[0]!;
-    await get(`${sqlite}/cgi-bin/user/get?userid=zhangsan`); // warm: its token is cached
+    await httpText(`${sqlite}/cgi-bin/user/get?userid=zhangsan`); // warm: its token is cached
     console.log(
       `cached token, GET user/get: ${CONNECTIONS} connections, ${SECONDS} s per run, best of ${ROUNDS} rounds`,
     );
@@ -103,7 +94,7 @@ async function storm(replicas: readonly string[]): Promise<{ failed: number; ms:
   try {
     const answers = await Promise.all(
       Array.from({ length: STORM_REQUESTS }, (_, i) =>
-        get(`${replicas[i % replicas.length]}/cgi-bin/user/get?userid=zhangsan`, agent),
+        httpText(`${replicas[i % replicas.length]}/cgi-bin/user/get?userid=zhangsan`, "GET", agent),
       ),
     );
     const failed = answers.filter((text) => (JSON.parse(text) as { errcode?: number }).errcode !== 0).length;
@@ -111,10 +102,6 @@ async function storm(replicas: readonly string[]): Promise<{ failed: number; ms:
   } finally {
     agent.destroy();
   }
-}
-
-function best(runs: Load[]): Load {
-  return runs.reduce((a, b) => (b.requestsPerSecond > a.requestsPerSecond ? b : a));
 }
 
 function report(name: string, load: Load): void {
@@ -191,7 +178,7 @@ async function freePort(): Promise<number> {
 
 /** Starts a process and waits for its first stdout line that names a `url`; the rest is discarded. */
 async function startChild(command: string, args: string[], children: ChildProcess[]): Promise<string> {
-  const child = spawn(command, args, { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(command, args, { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
   children.push(child);
   const lines = createInterface({ input: child.stdout! });
   const url = new Promise<string>((resolve) =>
@@ -207,31 +194,7 @@ async function startChild(command: string, args: string[], children: ChildProces
 }
 
 async function stats(wecomUrl: string): Promise<{ gettoken: number }> {
-  return JSON.parse(await get(`${wecomUrl}/sandbox/stats`)) as { gettoken: number };
-}
-
-function get(url: string, agent?: http.Agent): Promise<string> {
-  return request(url, "GET", agent);
-}
-
-function post(url: string): Promise<string> {
-  return request(url, "POST");
-}
-
-function request(url: string, method: string, agent?: http.Agent): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http
-      .request(url, { method, agent }, (res) => {
-        let text = "";
-        res
-          .setEncoding("utf8")
-          .on("data", (chunk: string) => (text += chunk))
-          .on("end", () => resolve(text))
-          .on("error", reject);
-      })
-      .on("error", reject)
-      .end();
-  });
+  return JSON.parse(await httpText(`${wecomUrl}/sandbox/stats`)) as { gettoken: number };
 }
 
 await main();

@@ -15,25 +15,14 @@ import { pino } from "pino";
 import { createLogger } from "../src/log.js";
 import { createMetricsRegistry, proxyInstruments } from "../src/metrics.js";
 import { stringify } from "yaml";
+import { APP, best, CORP, httpText, peakRssKiB, ROOT, type Load } from "./common.js";
 
 const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 8);
 const CONNECTIONS = Number(process.env["BENCH_CONNECTIONS"] ?? 32);
 const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? 2);
 const MEDIA_BYTES = 200 * 1024 * 1024;
-const CORP = "wwbench0000000001";
-const APP = { corpid: CORP, secret: "bench-secret-not-real", agentid: 1000002 };
 /** A client of the proxy with access control on (README: Access control). */
 const CLIENT_KEY = "bench-client-key-not-real";
-const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..", "..");
-
-interface Load {
-  readonly requestsPerSecond: number;
-  readonly p50: number;
-  readonly p99: number;
-  readonly errors: number;
-  /** The proxy process's CPU time per request during the load, µs (when measured). */
-  readonly cpuMicros?: number;
-}
 
 /** Linux reports process CPU time in clock ticks; 100 per second on every common kernel. */
 const CLOCK_TICKS_PER_SECOND = 100;
@@ -48,7 +37,7 @@ async function main(): Promise<void> {
     // The same proxy with its access log and metrics off: the cost of both, side by side.
     const quiet = await startQuietProxy(wecomUrl, dir, children);
     const token = await directToken(wecomUrl);
-    await get(`${proxy.url}/cgi-bin/user/get?userid=zhangsan`); // warm: the proxy fetches its token
+    await httpText(`${proxy.url}/cgi-bin/user/get?userid=zhangsan`); // warm: the proxy fetches its token
     const guarded = await startProxy(wecomUrl, dir, children, {
       clients: { app: { key: CLIENT_KEY, agents: ["notify"] } },
     });
@@ -128,10 +117,6 @@ async function main(): Promise<void> {
     for (const child of children) child.kill("SIGTERM");
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-function best(runs: Load[]): Load {
-  return runs.reduce((a, b) => (b.requestsPerSecond > a.requestsPerSecond ? b : a));
 }
 
 function report(name: string, direct: Load, proxy: Load): void {
@@ -283,13 +268,13 @@ async function startQuietProxy(wecomUrl: string, dir: string, children: ChildPro
   writeProxyConfig(configFile, wecomUrl, { level: "silent" }, { enabled: false });
   const port = await freePort();
   const child = spawn(process.execPath, ["dist/src/cli/main.js", "--config", configFile, "--port", String(port)], {
-    cwd: root,
+    cwd: ROOT,
     stdio: ["ignore", "ignore", "inherit"],
   });
   children.push(child);
   const url = `http://127.0.0.1:${port}`;
   for (let attempt = 0; ; attempt += 1) {
-    const up = await get(`${url}/-/healthy`).then(
+    const up = await httpText(`${url}/-/healthy`).then(
       () => true,
       () => false,
     );
@@ -314,7 +299,7 @@ async function startChild(
   args: string[],
   children: ChildProcess[],
 ): Promise<{ child: ChildProcess; firstLine: string }> {
-  const child = spawn(process.execPath, args, { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
   children.push(child);
   const lines = createInterface({ input: child.stdout! });
   const [firstLine] = (await Promise.race([once(lines, "line"), once(child, "exit")])) as [string];
@@ -327,7 +312,7 @@ async function startChild(
 }
 
 async function directToken(wecomUrl: string): Promise<string> {
-  const answer = JSON.parse(await get(`${wecomUrl}/cgi-bin/gettoken?corpid=${CORP}&corpsecret=${APP.secret}`)) as {
+  const answer = JSON.parse(await httpText(`${wecomUrl}/cgi-bin/gettoken?corpid=${CORP}&corpsecret=${APP.secret}`)) as {
     access_token: string;
   };
   return answer.access_token;
@@ -335,24 +320,10 @@ async function directToken(wecomUrl: string): Promise<string> {
 
 /** What a legacy app gets from gettoken through the proxy with its client key. */
 async function issuedToken(proxyUrl: string): Promise<string> {
-  const answer = JSON.parse(await get(`${proxyUrl}/cgi-bin/gettoken?corpid=${CORP}&corpsecret=${CLIENT_KEY}`)) as {
+  const answer = JSON.parse(await httpText(`${proxyUrl}/cgi-bin/gettoken?corpid=${CORP}&corpsecret=${CLIENT_KEY}`)) as {
     access_token: string;
   };
   return answer.access_token;
-}
-
-function get(url: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http
-      .get(url, (res) => {
-        let text = "";
-        res
-          .setEncoding("utf8")
-          .on("data", (chunk: string) => (text += chunk))
-          .on("end", () => resolve(text));
-      })
-      .on("error", reject);
-  });
 }
 
 /** Downloads and discards, counting bytes. */
@@ -368,12 +339,6 @@ function drain(url: string): Promise<number> {
       })
       .on("error", reject);
   });
-}
-
-/** The child's peak resident set size so far (Linux: VmHWM), KiB. */
-function peakRssKiB(child: ChildProcess): number {
-  const status = readFileSync(`/proc/${child.pid}/status`, "utf8");
-  return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? NaN);
 }
 
 await main();

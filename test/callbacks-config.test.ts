@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { format } from "node:util";
 import { afterEach, describe, expect, test } from "vitest";
-import { loadConfigText, type Config, type LoadOptions } from "../src/config/load.js";
+import { configOf, problemsOf } from "./helpers/config.js";
 
 const KEY = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";
 
@@ -29,18 +29,6 @@ encodingAESKey: ${KEY}
 targets:
   - url: http://10.0.0.5:3000/wecom/events
 `;
-
-function configOf(yaml: string, options: LoadOptions = {}): Config {
-  const loaded = loadConfigText(yaml, { env: {}, ...options });
-  if (!loaded.ok) throw new Error(`expected a valid config, got:\n${loaded.problems.join("\n")}`);
-  return loaded.config;
-}
-
-function problemsOf(yaml: string, options: LoadOptions = {}): string[] {
-  const loaded = loadConfigText(yaml, { env: {}, ...options });
-  if (loaded.ok) throw new Error("expected problems, the config loaded");
-  return loaded.problems;
-}
 
 const temps: string[] = [];
 afterEach(() => {

@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
 import { parseCidr } from "../src/config/cidr.js";
-import { loadConfigFile, loadConfigText, type Config } from "../src/config/load.js";
+import { loadConfigFile } from "../src/config/load.js";
+import { configOf, problemsOf } from "./helpers/config.js";
 
 const AGENTS = `
 corpid: wwcorp0001
@@ -12,18 +13,6 @@ agents:
   contacts: { secret: contacts-secret-value }
   notify: { agentid: 1000002, secret: notify-secret-value }
 `;
-
-function configOf(yaml: string, env: NodeJS.ProcessEnv = {}): Config {
-  const loaded = loadConfigText(yaml, { env });
-  if (!loaded.ok) throw new Error(`expected a valid config, got:\n${loaded.problems.join("\n")}`);
-  return loaded.config;
-}
-
-function problemsOf(yaml: string): string[] {
-  const loaded = loadConfigText(yaml, { env: {} });
-  if (loaded.ok) throw new Error("expected problems, the config loaded");
-  return loaded.problems;
-}
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -51,7 +40,7 @@ clients:
     agents: [contacts]
 acceptAgentSecrets: true
 `,
-      { BILLING_KEY: "billing-key-value" },
+      { env: { BILLING_KEY: "billing-key-value" } },
     );
     const billing = config.clients?.get("billing");
     expect(billing?.key?.matches("billing-key-value")).toBe(true);

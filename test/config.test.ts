@@ -4,26 +4,15 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { format, inspect } from "node:util";
 import { afterEach, describe, expect, test } from "vitest";
-import { loadConfigFile, loadConfigText, type Config, type LoadOptions } from "../src/config/load.js";
+import { loadConfigFile, loadConfigText } from "../src/config/load.js";
 import { Secret } from "../src/config/secret.js";
+import { configOf, problemsOf } from "./helpers/config.js";
 
 const VALID = `
 corpid: wwcorp0001
 agents:
   contacts: { secret: contacts-secret-value }
 `;
-
-function configOf(yaml: string, options: LoadOptions = {}): Config {
-  const loaded = loadConfigText(yaml, { env: {}, ...options });
-  if (!loaded.ok) throw new Error(`expected a valid config, got:\n${loaded.problems.join("\n")}`);
-  return loaded.config;
-}
-
-function problemsOf(yaml: string, options: LoadOptions = {}): string[] {
-  const loaded = loadConfigText(yaml, { env: {}, ...options });
-  if (loaded.ok) throw new Error("expected problems, the config loaded");
-  return loaded.problems;
-}
 
 /** A problem line about `field`, optionally mentioning `words` after it. */
 function problemAt(field: string, words?: string): unknown {

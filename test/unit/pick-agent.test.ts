@@ -1,8 +1,8 @@
 // DESIGN §4: which agent's token a request gets; the first rule that applies wins.
 import { describe, expect, test } from "vitest";
-import { loadConfigText, type Config } from "../../src/config/load.js";
 import { BadRequest } from "../../src/errors.js";
 import { Routing, type RoutingInput } from "../../src/routing/pick-agent.js";
+import { configOf } from "../helpers/config.js";
 
 const CONFIG = `
 corpid: wwcorp0001
@@ -23,12 +23,6 @@ routes:
     agent: lists
 defaultAgent: fallback
 `;
-
-function configOf(yaml: string): Config {
-  const loaded = loadConfigText(yaml, { env: {} });
-  if (!loaded.ok) throw new Error(`test config is invalid:\n${loaded.problems.join("\n")}`);
-  return loaded.config;
-}
 
 const routing = new Routing(configOf(CONFIG));
 const withoutDefault = new Routing(configOf(CONFIG.replace("defaultAgent: fallback", "")));
