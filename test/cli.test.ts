@@ -199,6 +199,18 @@ describe.concurrent("command-line flags and the config file's name", () => {
     expect(run.stderrLines).toEqual([expect.stringMatching(/^wecom-proxy: .*--port.*abc/)]);
   });
 
+  test("a $LOG_LEVEL that is no log level is a one-line error and exit status 2, before listening", async () => {
+    const file = writeConfig("log-level.yaml", VALID);
+    const run = await runToExit(["--config", file, "--host", "127.0.0.1", "--port", "0"], {
+      env: cliEnv({ LOG_LEVEL: "loud" }),
+    });
+    expect(run.exit.code).toBe(2);
+    expect(run.stderrLines).toEqual([
+      'wecom-proxy: $LOG_LEVEL: "loud" is not one of fatal, error, warn, info, debug, trace, silent',
+    ]);
+    expect(run.stdout).not.toContain("listening");
+  });
+
   test("an unknown flag is a one-line error naming it, at most followed by the usage, and a non-zero exit", async () => {
     const file = writeConfig("flag.yaml", VALID);
     const run = await runToExit(["--config", file, "--host", "127.0.0.1", "--port", "0", "--verbose"]);

@@ -1,4 +1,5 @@
 import { parseArgs } from "node:util";
+import { LOG_LEVELS } from "../config/schema.js";
 
 export interface CliArgs {
   readonly configFile: string;
@@ -31,6 +32,10 @@ export function parseCliArgs(argv: readonly string[], env: NodeJS.ProcessEnv): C
     return `--port: "${values.port}" is not a port number`;
   const port = values.port === undefined ? undefined : Number(values.port);
   if (port !== undefined && port > 65535) return `--port: ${port} is above 65535`;
+  const logLevel = env["LOG_LEVEL"];
+  if (logLevel !== undefined && !(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    return `$LOG_LEVEL: "${logLevel}" is not one of ${LOG_LEVELS.join(", ")}`;
+  }
   return {
     configFile: values.config ?? env["WECOM_PROXY_CONFIG"] ?? "config/wecom-proxy.yaml",
     host: values.host,

@@ -3,7 +3,7 @@ import { z } from "zod";
 import { parseCidr } from "./cidr.js";
 import { Secret } from "./secret.js";
 
-const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 /** auto: human-readable when stdout is a terminal, JSON lines otherwise. */
 const LOG_FORMATS = ["auto", "json", "pretty"] as const;
 
