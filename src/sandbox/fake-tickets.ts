@@ -1,6 +1,7 @@
 // The fake WeCom's jsapi tickets: the same ticket while it is valid, and WeCom's limit of
 // 100 ticket calls an hour per application (45009 beyond it).
 import { randomBytes } from "node:crypto";
+import { FREQUENCY_LIMITED } from "../wecom/errcodes.js";
 
 export type FakeTicketKind = "jsapi" | "agent_config";
 
@@ -24,7 +25,8 @@ export class FakeTickets {
   /** One ticket call by `app` (any object standing for one application). */
   take(app: object, appKey: string, kind: FakeTicketKind): TicketOutcome {
     const recent = (this.calls.get(app) ?? []).filter((at) => at > this.now() - HOUR_MS);
-    if (recent.length >= this.limitPerHour) return { ok: false, errcode: 45009, errmsg: "api freq out of limit" };
+    if (recent.length >= this.limitPerHour)
+      return { ok: false, errcode: FREQUENCY_LIMITED, errmsg: "api freq out of limit" };
     this.calls.set(app, [...recent, this.now()]);
     const key = `${kind}:${appKey}`;
     const existing = this.current.get(key);

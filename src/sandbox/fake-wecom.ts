@@ -9,6 +9,20 @@ import zlib from "node:zlib";
 import { FakeTickets, type FakeTicketKind } from "./fake-tickets.js";
 import { FakeCallbacks, textMessage } from "./fake-callbacks.js";
 import { mediaPart, parseRange, syntheticStream, type UploadedFile } from "./media.js";
+import {
+  ACCESS_TOKEN_EXPIRED,
+  ACCESS_TOKEN_MISSING,
+  CORPID_MISSING,
+  INVALID_ACCESS_TOKEN,
+  INVALID_CORPID,
+  INVALID_CREDENTIAL,
+  INVALID_MEDIA_ID,
+  INVALID_PARAMETER,
+  INVALID_USERID,
+  INVALID_WEBHOOK_KEY,
+  OK,
+  SECRET_MISSING,
+} from "../wecom/errcodes.js";
 
 export interface FakeApp {
   readonly corpid: string;
@@ -237,7 +251,8 @@ export class FakeWeCom {
       case "/cgi-bin/get_jsapi_ticket":
         return this.ticket(app, "jsapi", res);
       case "/cgi-bin/ticket/get":
-        if (url.searchParams.get("type") !== "agent_config") return this.answerJson(res, 40058, "invalid type");
+        if (url.searchParams.get("type") !== "agent_config")
+          return this.answerJson(res, INVALID_PARAMETER, "invalid type");
         return this.ticket(app, "agent_config", res);
       default:
         res
@@ -251,14 +266,14 @@ export class FakeWeCom {
     const secret = url.searchParams.get("corpsecret") ?? "";
     const problem =
       corpid === ""
-        ? ([41002, "corpid missing"] as const)
+        ? ([CORPID_MISSING, "corpid missing"] as const)
         : secret === ""
-          ? ([41004, "corpsecret missing"] as const)
+          ? ([SECRET_MISSING, "corpsecret missing"] as const)
           : !this.options.apps.some((a) => a.corpid === corpid)
-            ? ([40013, "invalid corpid"] as const)
+            ? ([INVALID_CORPID, "invalid corpid"] as const)
             : undefined;
     const app = this.options.apps.find((a) => a.corpid === corpid && a.secret === secret);
-    const errcode = problem?.[0] ?? (app === undefined ? 40001 : 0);
+    const errcode = problem?.[0] ?? (app === undefined ? INVALID_CREDENTIAL : OK);
     this.events.emit("gettoken", { ok: errcode === 0, errcode });
     if (app === undefined || problem !== undefined)
       return this.answerJson(res, errcode, problem?.[1] ?? "invalid credential");
@@ -284,19 +299,20 @@ export class FakeWeCom {
   /** The app an access_token belongs to, or WeCom's answer when there is none. */
   private authorize(url: URL, res: ServerResponse): FakeApp | undefined {
     const token = url.searchParams.get("access_token");
-    if (token === null || token === "") return void this.answerJson(res, 41001, "access_token missing");
+    if (token === null || token === "") return void this.answerJson(res, ACCESS_TOKEN_MISSING, "access_token missing");
     if (url.searchParams.getAll("access_token").length > 1)
-      return void this.answerJson(res, 40014, "invalid access_token");
+      return void this.answerJson(res, INVALID_ACCESS_TOKEN, "invalid access_token");
     const issued = this.tokens.get(token);
-    if (issued === undefined || issued.invalidated) return void this.answerJson(res, 40014, "invalid access_token");
-    if (this.now() >= issued.expiresAt) return void this.answerJson(res, 42001, "access_token expired");
+    if (issued === undefined || issued.invalidated)
+      return void this.answerJson(res, INVALID_ACCESS_TOKEN, "invalid access_token");
+    if (this.now() >= issued.expiresAt) return void this.answerJson(res, ACCESS_TOKEN_EXPIRED, "access_token expired");
     return issued.app;
   }
 
   private userGet(url: URL, res: ServerResponse): void {
     const userid = url.searchParams.get("userid") ?? "";
     const user = USERS.get(userid);
-    if (user === undefined) return this.answerJson(res, 60111, "invalid userid");
+    if (user === undefined) return this.answerJson(res, INVALID_USERID, "invalid userid");
     this.answerJson(res, 0, "ok", { userid, ...user, status: 1 });
   }
 
@@ -333,7 +349,7 @@ export class FakeWeCom {
     const mediaId = url.searchParams.get("media_id") ?? "";
     const uploaded = this.media.get(mediaId);
     const synthetic = /^gen-(\d{1,12})$/.exec(mediaId);
-    if (uploaded === undefined && synthetic === null) return this.answerJson(res, 40007, "invalid media_id");
+    if (uploaded === undefined && synthetic === null) return this.answerJson(res, INVALID_MEDIA_ID, "invalid media_id");
     const size = uploaded?.bytes.length ?? Number(synthetic?.[1]);
     const range = parseRange(req.headers.range, size);
     const headers: Record<string, string | number> = {
@@ -361,7 +377,7 @@ export class FakeWeCom {
   private webhook(url: URL, res: ServerResponse): void {
     const key = url.searchParams.get("key") ?? "";
     const keys = this.options.webhookKeys ?? [];
-    if (!keys.includes(key)) return this.answerJson(res, 93000, "invalid webhook url");
+    if (!keys.includes(key)) return this.answerJson(res, INVALID_WEBHOOK_KEY, "invalid webhook url");
     this.answerJson(res, 0, "ok");
   }
 

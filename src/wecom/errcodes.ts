@@ -45,7 +45,6 @@ export const INVALID_MEDIA_ID = 40007;
 export const INVALID_PARAMETER = 40058;
 export const INVALID_USERID = 60111;
 export const INVALID_WEBHOOK_KEY = 93000;
-export const NOT_FOUND = 60011; // "no privilege / not found" class answer for unknown APIs
 
 /** Query parameters that carry credentials: never logged, never echoed. */
 export const CREDENTIAL_PARAMS: readonly string[] = [
