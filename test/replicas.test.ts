@@ -125,6 +125,10 @@ async function clusterMetric(replicas: readonly ProxyProcess[], name: string): P
 
 const isLine = (msg: string) => (line: Record<string, unknown>) => line["msg"] === msg;
 
+function accessTokenOf(rawQuery: string): string | null {
+  return new URLSearchParams(rawQuery).get("access_token");
+}
+
 function newSecret(): string {
   return randomBytes(32).toString("base64url");
 }
@@ -225,6 +229,40 @@ describe.skipIf(REDIS_SERVER === undefined)("several replicas on one Redis", () 
     expect(sandbox.gettokenCalls).toBe(calls + 1);
     expect(await clusterMetric(replicas, "wecom_proxy_locked_refreshes_total")).toBe(lockedBefore + 1);
     expect(await clusterMetric(replicas, "wecom_proxy_store_fallbacks_total")).toBe(fallbacks);
+  });
+
+  test("a token WeCom refused is not handed out again when the other replica stored the same token string", async () => {
+    const { sandbox, redis, replicas } = await startCluster({ replicas: 2 });
+    const [a, b] = replicas as [ProxyProcess, ProxyProcess];
+    for (const replica of replicas) expect((await getUser(replica.url))["errcode"]).toBe(0);
+    const marks = replicas.map((replica) => replica.lines().length);
+    await redis.stop();
+    await Promise.all(
+      replicas.map((replica) =>
+        replica.waitForLine(isLine("lost the connection to the token store; reconnecting"), "lost"),
+      ),
+    );
+    // A refreshes on its own (the store is down) and holds the new token T in memory.
+    sandbox.invalidateTokens();
+    expect((await getUser(a.url))["errcode"]).toBe(0);
+    await redis.resume(); // empty
+    await Promise.all(
+      replicas.map((replica, i) =>
+        replica.waitForLine(isLine("connected to the token store"), "reconnected", marks[i]),
+      ),
+    );
+    // B still holds the old token: its refresh under the lock gets T again (WeCom's rule while T
+    // is valid) and stores it with B's own obtainedAt.
+    expect((await getUser(b.url))["errcode"]).toBe(0);
+    const sentTokens = sandbox.requestsTo("/cgi-bin/user/get").map((r) => accessTokenOf(r.rawQuery));
+    expect(sentTokens.at(-1)).toBe(sentTokens.at(-3)); // B's replay carried A's T
+    expect(sandbox.gettokenCalls).toBe(3);
+
+    sandbox.invalidateTokens(); // T is refused from now on
+    sandbox.addFault({ path: "/cgi-bin/gettoken", delayMs: 300, times: 10 });
+    const replies = await spread(replicas, 100, (url, agent) => getUser(url, agent));
+    expect(failures(replies)).toEqual([]);
+    expect(sandbox.gettokenCalls).toBe(4); // one new token for both replicas
   });
 
   test("a proxy whose Redis is unreachable at start starts, says why on /-/ready, and serves tokens it holds in memory", async () => {

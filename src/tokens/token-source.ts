@@ -8,6 +8,8 @@ import type { Logger } from "../log.js";
 import { describeGettokenRejection } from "../wecom/errcodes.js";
 import { GettokenBusy, GettokenRejected, type FetchedToken } from "../wecom/gettoken.js";
 import { processLocal, type RefreshCoordinator } from "./refresh-coordinator.js";
+import { RefusedTokens } from "./refused-tokens.js";
+import type { TokenLease } from "./token-lease.js";
 import { SingleFlight, abortable } from "./single-flight.js";
 import type { Store } from "./store.js";
 
@@ -57,15 +59,7 @@ export interface TokenSourceOptions {
 /** p-retry settings for transient gettoken failures: 3 attempts, 300 ms then 600 ms apart. */
 export const GETTOKEN_RETRY = { retries: 2, minTimeout: 300 } as const;
 
-/** A token as handed out; (token, obtainedAt) identifies one fetch of it. */
-export interface TokenLease {
-  readonly token: string;
-  readonly obtainedAt: number;
-  readonly expiresAt: number;
-}
-
-const sameLease = (a: TokenLease | undefined, b: TokenLease | undefined): boolean =>
-  a !== undefined && b !== undefined && a.token === b.token && a.obtainedAt === b.obtainedAt;
+export type { TokenLease };
 
 /** Stop using a token this long before WeCom says it expires (at most; 10% of short lifetimes). */
 const SAFETY_MARGIN_MS = 5 * 60_000;
@@ -74,8 +68,8 @@ export class TokenSource {
   private readonly cache = new Map<string, TokenLease>();
   private readonly flights = new SingleFlight<TokenLease>();
   private readonly rejections = new Map<string, { readonly error: CredentialsRejected; readonly until: number }>();
-  /** The last lease WeCom refused per key: never handed out again. */
-  private readonly refused = new Map<string, TokenLease>();
+  /** Token strings WeCom refused: not handed out again, whoever stored them. */
+  private readonly refused = new RefusedTokens();
   private readonly lifetime = new AbortController();
   private readonly history = new Map<string, Pick<TokenStatus, "lastRefresh" | "lastError">>();
   private readonly now: () => number;
@@ -105,18 +99,24 @@ export class TokenSource {
   }
 
   /**
-   * WeCom refused `failed`: a new token, unless the current one is already newer than the
-   * failed one, so N concurrent failures cause one gettoken.
+   * WeCom refused `failed`: a new token, unless the current one is already another string,
+   * so N concurrent failures cause one gettoken. Never `failed.token` again, unless this
+   * process fetched it anew after the refusal (refused-tokens.ts).
    */
   async refresh(agent: AgentConfig, failed: TokenLease, signal?: AbortSignal): Promise<TokenLease> {
     const key = tokenKey(agent);
     const cached = this.cache.get(key);
-    if (cached !== undefined && !sameLease(cached, failed) && this.isUsable(cached, key)) return cached;
-    this.refused.set(key, failed);
-    return abortable(
-      this.flights.run(key, () => this.obtain(agent, key, (entry) => this.isUsable(entry, key), "invalidated")),
-      signal,
-    );
+    this.refused.refuse(key, failed, cached);
+    if (cached !== undefined && this.isUsable(cached, key)) return cached;
+    const run = () =>
+      abortable(
+        this.flights.run(key, () => this.obtain(agent, key, (entry) => this.isUsable(entry, key), "invalidated")),
+        signal,
+      );
+    const fresh = await run();
+    // A fetch already under way when the refusal came in may bring back the refused string; the
+    // next one starts after it, so its answer counts.
+    return this.refused.isRefused(key, fresh.token) ? run() : fresh;
   }
 
   /** A new token now, whatever the cache holds; joins a fetch already under way. */
@@ -147,11 +147,11 @@ export class TokenSource {
   }
 
   private isUsable(entry: TokenLease, key: string): boolean {
-    return this.now() < usableUntil(entry) && !sameLease(this.refused.get(key), entry);
+    return this.now() < usableUntil(entry) && !this.refused.isRefused(key, entry.token);
   }
 
   private refreshAhead(agent: AgentConfig, key: string): void {
-    const fresh = (entry: TokenLease) => this.now() < refreshFrom(entry) && !sameLease(this.refused.get(key), entry);
+    const fresh = (entry: TokenLease) => this.now() < refreshFrom(entry) && !this.refused.isRefused(key, entry.token);
     this.flights
       .run(key, () => this.obtain(agent, key, fresh, "expired"))
       .catch((error: unknown) => {
@@ -188,9 +188,11 @@ export class TokenSource {
   private async fetch(agent: AgentConfig, key: string, reason: RefreshReason): Promise<TokenLease> {
     const remembered = this.rejections.get(key);
     if (remembered !== undefined && this.now() < remembered.until) throw remembered.error;
+    const sent = this.refused.mark();
     const fetched = await this.gettokenWithRetries(agent, key);
     const obtainedAt = this.now();
     const entry = { token: fetched.token, obtainedAt, expiresAt: obtainedAt + fetched.expiresInSeconds * 1000 };
+    this.refused.fetched(key, entry, sent);
     this.cache.set(key, entry);
     this.remember(key, { lastRefresh: { at: obtainedAt, reason } });
     this.options.observer?.fetched?.(agent, reason);
