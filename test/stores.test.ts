@@ -6,9 +6,9 @@ import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { afterEach, describe, expect, test, vi } from "vitest";
 import { StoreUnavailable } from "../src/errors.js";
-import type { HeldLock, RefreshLock } from "../src/tokens/refresh-lock.js";
-import type { Store } from "../src/tokens/store.js";
-import { openStore } from "../src/tokens/stores/open-store.js";
+import type { HeldLock, RefreshLock } from "../src/store/refresh-lock.js";
+import type { Store } from "../src/store/store.js";
+import { openStore } from "../src/store/open-store.js";
 import { REDIS_SERVER, RedisServer } from "./helpers/redis-server.js";
 
 const cleanups: Array<() => Promise<void> | void> = [];

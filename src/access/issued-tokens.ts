@@ -3,7 +3,7 @@
 // hash, so the store never holds a token an attacker could present.
 import { createHash, randomBytes } from "node:crypto";
 import type { Secret } from "../config/secret.js";
-import type { Store } from "../tokens/store.js";
+import type { Store } from "../store/store.js";
 import { TOKEN_LIFETIME_SECONDS } from "../wecom/errcodes.js";
 
 export const PROXY_TOKEN_PREFIX = "wxp_";

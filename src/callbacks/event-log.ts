@@ -7,7 +7,7 @@
 //     delivered  the message dropped, kept DEDUPE_WINDOW_MS so WeCom's late retries are recognised
 //     dead       kept DEAD_LETTER_RETENTION_MS, message included, for an operator to inspect
 import { createHash } from "node:crypto";
-import type { Store } from "../tokens/store.js";
+import type { Store } from "../store/store.js";
 
 /** WeCom retries within seconds; ten minutes covers them and a replayed capture inside the timestamp window. */
 export const DEDUPE_WINDOW_MS = 10 * 60_000;

@@ -4,7 +4,7 @@ import pRetry from "p-retry";
 import type { CallbacksConfig, CallbackAppConfig } from "../config/load.js";
 import { StoreUnavailable } from "../errors.js";
 import type { Logger } from "../log.js";
-import type { Store } from "../tokens/store.js";
+import type { Store } from "../store/store.js";
 import { DeliveryLane, shownUrl, type DeliveryError, type RetrySettings } from "./delivery-lane.js";
 import { EventLog, eventIdOf, type EventRef, type QueuedEvent } from "./event-log.js";
 import type { CallbackMetrics } from "./metrics.js";

@@ -23,9 +23,9 @@ import { Routing } from "../routing/pick-agent.js";
 import { ClusterRefresh, refreshLockTtlMs } from "../tokens/cluster-refresh.js";
 import type { RefreshCoordinator } from "../tokens/refresh-coordinator.js";
 import { clusterRefreshMetrics } from "../tokens/refresh-metrics.js";
-import type { Store } from "../tokens/store.js";
+import type { Store } from "../store/store.js";
 import { TicketSource } from "../tickets/ticket-source.js";
-import { openStore } from "../tokens/stores/open-store.js";
+import { openStore } from "../store/open-store.js";
 import { GETTOKEN_RETRY, TokenSource, type TokenSourceOptions } from "../tokens/token-source.js";
 import { gettoken } from "../wecom/gettoken.js";
 

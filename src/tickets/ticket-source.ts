@@ -3,7 +3,7 @@
 import type { AgentConfig } from "../config/load.js";
 import type { Logger } from "../log.js";
 import { SingleFlight, abortable } from "../tokens/single-flight.js";
-import type { Store } from "../tokens/store.js";
+import type { Store } from "../store/store.js";
 import { tokenKey, type TokenSource } from "../tokens/token-source.js";
 import { isTokenError } from "../wecom/errcodes.js";
 import type { GetJson } from "../wecom/gettoken.js";

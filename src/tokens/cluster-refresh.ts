@@ -7,7 +7,7 @@ import type { AgentConfig } from "../config/load.js";
 import { StoreUnavailable } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { RefreshCoordinator, RefreshJob } from "./refresh-coordinator.js";
-import type { HeldLock, RefreshLock } from "./refresh-lock.js";
+import type { HeldLock, RefreshLock } from "../store/refresh-lock.js";
 import type { TokenLease } from "./token-source.js";
 
 /** Why a refresh went ahead without the cluster lock. */

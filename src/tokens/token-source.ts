@@ -11,7 +11,7 @@ import { processLocal, type RefreshCoordinator } from "./refresh-coordinator.js"
 import { RefusedTokens } from "./refused-tokens.js";
 import type { TokenLease } from "./token-lease.js";
 import { SingleFlight, abortable } from "./single-flight.js";
-import type { Store } from "./store.js";
+import type { Store } from "../store/store.js";
 
 /** forced: an operator asked for a new token (POST /-/tokens/NAME/refresh). */
 export type RefreshReason = "cold" | "expired" | "invalidated" | "forced";

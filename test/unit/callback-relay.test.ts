@@ -8,8 +8,8 @@ import { CallbackRelay } from "../../src/callbacks/relay.js";
 import { loadConfigText, type CallbackAppConfig, type CallbacksConfig } from "../../src/config/load.js";
 import { StoreUnavailable } from "../../src/errors.js";
 import { createLogger } from "../../src/log.js";
-import type { Store } from "../../src/tokens/store.js";
-import { openStore } from "../../src/tokens/stores/open-store.js";
+import type { Store } from "../../src/store/store.js";
+import { openStore } from "../../src/store/open-store.js";
 import { LogCapture } from "../helpers/log-capture.js";
 
 const YAML = `

@@ -1,7 +1,7 @@
 // Proxy-issued tokens: random, stored by hash, shared by every proxy on the same store.
 import { describe, expect, test } from "vitest";
 import { IssuedTokens, isProxyToken } from "../../src/access/issued-tokens.js";
-import { openStore } from "../../src/tokens/stores/open-store.js";
+import { openStore } from "../../src/store/open-store.js";
 import { TestClock } from "../helpers/test-clock.js";
 
 describe("IssuedTokens", () => {

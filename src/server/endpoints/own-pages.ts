@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Secret } from "../../config/secret.js";
 import { MethodNotAllowed, NotFound, Unauthenticated } from "../../errors.js";
 import type { Registry } from "../../metrics.js";
-import type { Store } from "../../tokens/store.js";
+import type { Store } from "../../store/store.js";
 import type { CallbackStatusSource } from "../../callbacks/relay.js";
 import { bearerOf } from "../bearer.js";
 import { callbacksPage } from "./callbacks.js";

@@ -1,5 +1,5 @@
 import type { ServerResponse } from "node:http";
-import type { Store } from "../../tokens/store.js";
+import type { Store } from "../../store/store.js";
 import { sendJson } from "../send-json.js";
 
 /** 200 when the config is loaded and the store answers; WeCom's reachability does not count. */

@@ -2,8 +2,8 @@
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import KeyvSqlite from "@keyv/sqlite";
-import type { Logger } from "../../log.js";
-import type { Store } from "../store.js";
+import type { Logger } from "../log.js";
+import type { Store } from "./store.js";
 import { KeyvStore } from "./keyv-store.js";
 import { RedisStore } from "./redis-store.js";
 

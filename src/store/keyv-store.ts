@@ -1,7 +1,7 @@
 // Store over keyv, with errors surfaced rather than turned into misses.
 import Keyv, { type KeyvStoreAdapter } from "keyv";
-import { StoreUnavailable } from "../../errors.js";
-import type { Store } from "../store.js";
+import { StoreUnavailable } from "../errors.js";
+import type { Store } from "./store.js";
 
 const PING_KEY = "ping";
 const NAMESPACE = "wecom-proxy";
