@@ -27,6 +27,8 @@ interface ClusterOptions {
   readonly storeUrl?: string;
   readonly env?: NodeJS.ProcessEnv;
   readonly upstreamTimeoutMs?: number;
+  /** A callbacks section for the replicas' config. */
+  readonly callbacks?: Record<string, unknown>;
 }
 
 /** Teardown registered right after each start, run even when a test fails. */
@@ -64,6 +66,7 @@ async function startCluster(options: ClusterOptions = {}): Promise<Cluster> {
     },
     routes: [{ path: "/cgi-bin/user/", agent: "contacts" }],
     defaultAgent: "notify",
+    ...(options.callbacks === undefined ? {} : { callbacks: options.callbacks }),
   };
   const replicas = await Promise.all(
     Array.from({ length: options.replicas ?? 3 }, () => ProxyProcess.start(config, options.env)),
@@ -265,6 +268,26 @@ describe.skipIf(REDIS_SERVER === undefined)("several replicas on one Redis", () 
     expect(sandbox.gettokenCalls).toBe(4); // one new token for both replicas
   });
 
+  test("one process holds one store: the API and the callback relay share its Redis connections", async () => {
+    const callbacks = {
+      listen: { host: "127.0.0.1", port: 0 },
+      apps: {
+        notify: {
+          path: "/wecom/callback/notify",
+          token: "replica-callback-token",
+          encodingAESKey: "cmVwbGljYS1jYWxsYmFjay1rZXktbm90LXJlYWwtMDA",
+          targets: [{ url: "http://127.0.0.1:9/events" }],
+        },
+      },
+    };
+    const { redis, replicas } = await startCluster({ replicas: 1, callbacks });
+    const [replica] = replicas as [ProxyProcess];
+    expect((await request(`${replica.url}/-/ready`)).status).toBe(200);
+    expect((await getUser(replica.url))["errcode"]).toBe(0); // tokens, the lock and its channel in use
+    // One for commands, one subscribed to the lock's announcements; ours is not counted.
+    expect(await redisClients(redis)).toBe(2);
+  });
+
   test("a proxy whose Redis is unreachable at start starts, says why on /-/ready, and serves tokens it holds in memory", async () => {
     const redis = await RedisServer.reserve();
     const { sandbox, replicas } = await startCluster({ redis, replicas: 1 });
@@ -365,6 +388,21 @@ describe.skipIf(REDIS_SERVER === undefined)("several replicas on one Redis", () 
     expect(ready.json<{ errmsg: string }>().errmsg).toMatch(/not connected \(DEPTH_ZERO_SELF_SIGNED_CERT\)/);
   });
 });
+
+/** How many clients other than this one are connected to `redis`. */
+async function redisClients(redis: RedisServer): Promise<number> {
+  const client = createClient({ url: redis.url() });
+  client.on("error", () => {
+    // A failure shows in the command's rejection below.
+  });
+  await client.connect();
+  try {
+    const list = String(await client.sendCommand(["CLIENT", "LIST"]));
+    return list.split("\n").filter((line) => line.trim() !== "").length - 1;
+  } finally {
+    client.destroy();
+  }
+}
 
 /** The refresh lock's remaining time to live in Redis, ms (there is one lock: one agent refreshing). */
 async function remainingLockTtl(redis: RedisServer): Promise<number> {

@@ -8,7 +8,7 @@ import { StoreUnavailable } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { RefreshCoordinator, RefreshJob } from "./refresh-coordinator.js";
 import type { HeldLock, RefreshLock } from "../store/refresh-lock.js";
-import type { TokenLease } from "./token-source.js";
+import type { TokenLease } from "./token-lease.js";
 
 /** Why a refresh went ahead without the cluster lock. */
 export type FallbackReason = "store_unavailable" | "lock_wait_timeout";

@@ -2,7 +2,7 @@
 // The token source already runs this once per key at a time in its process (single flight);
 // a coordinator decides what else must hold for the fetch to happen.
 import type { AgentConfig } from "../config/load.js";
-import type { TokenLease } from "./token-source.js";
+import type { TokenLease } from "./token-lease.js";
 
 export interface RefreshJob {
   readonly agent: AgentConfig;

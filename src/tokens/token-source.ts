@@ -8,13 +8,13 @@ import type { Logger } from "../log.js";
 import { describeGettokenRejection } from "../wecom/errcodes.js";
 import { GettokenBusy, GettokenRejected, type FetchedToken } from "../wecom/gettoken.js";
 import { processLocal, type RefreshCoordinator } from "./refresh-coordinator.js";
-import { RefusedTokens } from "./refused-tokens.js";
+import type { RefusedTokens } from "./refused-tokens.js";
 import type { TokenLease } from "./token-lease.js";
+import { TokenMemory, type RefreshReason, type TokenHistory } from "./token-memory.js";
 import { SingleFlight, abortable } from "./single-flight.js";
 import type { Store } from "../store/store.js";
 
-/** forced: an operator asked for a new token (POST /-/tokens/NAME/refresh). */
-export type RefreshReason = "cold" | "expired" | "invalidated" | "forced";
+export type { RefreshReason, TokenLease };
 
 export type FetchToken = (agent: AgentConfig, signal: AbortSignal) => Promise<FetchedToken>;
 
@@ -27,14 +27,11 @@ export interface TokenObserver {
 }
 
 /** What /-/tokens shows of an agent: never the token. */
-export interface TokenStatus {
+export interface TokenStatus extends TokenHistory {
   readonly cached: boolean;
   readonly expiresAt: number | undefined;
   /** Seconds until `expiresAt`, by the token source's clock. */
   readonly secondsLeft: number | undefined;
-  readonly lastRefresh: { readonly at: number; readonly reason: RefreshReason } | undefined;
-  readonly lastError:
-    { readonly at: number; readonly errcode: number | undefined; readonly errmsg: string } | undefined;
 }
 
 export interface TokenSourceOptions {
@@ -50,38 +47,34 @@ export interface TokenSourceOptions {
   /** Who else must agree before WeCom is asked; default: this process alone. */
   readonly coordinator?: RefreshCoordinator;
   /**
-   * The source this one replaces (a configuration reload on the same store): its cached
-   * tokens and history carry over; its remembered gettoken rejections do not.
+   * Cached tokens, refusals and history, shared by every token source on the same store (a
+   * configuration reload); remembered gettoken rejections stay with each source. Default: new.
    */
-  readonly inherit?: TokenSource;
+  readonly memory?: TokenMemory;
 }
 
 /** p-retry settings for transient gettoken failures: 3 attempts, 300 ms then 600 ms apart. */
 export const GETTOKEN_RETRY = { retries: 2, minTimeout: 300 } as const;
 
-export type { TokenLease };
-
 /** Stop using a token this long before WeCom says it expires (at most; 10% of short lifetimes). */
 const SAFETY_MARGIN_MS = 5 * 60_000;
 
 export class TokenSource {
-  private readonly cache = new Map<string, TokenLease>();
+  private readonly cache: Map<string, TokenLease>;
   private readonly flights = new SingleFlight<TokenLease>();
   private readonly rejections = new Map<string, { readonly error: CredentialsRejected; readonly until: number }>();
   /** Token strings WeCom refused: not handed out again, whoever stored them. */
-  private readonly refused = new RefusedTokens();
+  private readonly refused: RefusedTokens;
   private readonly lifetime = new AbortController();
-  private readonly history = new Map<string, Pick<TokenStatus, "lastRefresh" | "lastError">>();
+  private readonly history: Map<string, Partial<TokenHistory>>;
   private readonly now: () => number;
 
   constructor(private readonly options: TokenSourceOptions) {
     this.now = options.now ?? Date.now;
-    if (options.inherit !== undefined) {
-      // Shared, not copied: a fetch the old source finishes late is seen here too.
-      this.cache = options.inherit.cache;
-      this.refused = options.inherit.refused;
-      this.history = options.inherit.history;
-    }
+    const memory = options.memory ?? new TokenMemory();
+    this.cache = memory.leases;
+    this.refused = memory.refused;
+    this.history = memory.history;
   }
 
   /** The agent's current token. Waiters may give up (signal); the shared gettoken goes on. */
@@ -252,8 +245,8 @@ export class TokenSource {
     this.options.log.warn({ agent: agent.name, attempt, errcode, err: errmsg }, "gettoken failed");
   }
 
-  private remember(key: string, event: Pick<TokenStatus, "lastRefresh"> | Pick<TokenStatus, "lastError">): void {
-    this.history.set(key, { ...this.history.get(key), ...event } as Pick<TokenStatus, "lastRefresh" | "lastError">);
+  private remember(key: string, event: Partial<TokenHistory>): void {
+    this.history.set(key, { ...this.history.get(key), ...event });
   }
 }
 
