@@ -89,7 +89,7 @@ async function serve(rt: Runtime, req: IncomingMessage, res: ServerResponse, lin
   checkPath(admission.caller, pick.path);
   const ticket = ticketKindOf(pick.path, rawQuery);
   if (ticket !== undefined && pick.agent !== undefined) {
-    return answerLocally(res, line, await rt.tickets.answer(pick.agent, ticket, signal));
+    return answerLocally(res, line, await rt.tickets.answer(pick.agent, ticket, signal, requestLog(rt, line)));
   }
   const hasBody = req.headers["content-length"] !== undefined || req.headers["transfer-encoding"] !== undefined;
   const outgoing = runPasses(
@@ -107,7 +107,7 @@ async function serve(rt: Runtime, req: IncomingMessage, res: ServerResponse, lin
     forwarder: rt.instruments.enabled
       ? timedForwarder(rt.forwarder, (seconds) => rt.instruments.upstream(line.agent, seconds))
       : rt.forwarder,
-    tokens: rt.tokens,
+    tokens: pick.agent === undefined ? rt.tokens : rt.tokens.withLog(requestLog(rt, line)),
     agent: pick.agent,
     outgoing,
     req,
@@ -118,6 +118,9 @@ async function serve(rt: Runtime, req: IncomingMessage, res: ServerResponse, lin
   line.replayed = replayed;
   await sendAnswer(res, answer, ["X-Request-Id", line.reqId], signal);
 }
+
+/** Token, ticket and store logs of this request carry its id. */
+const requestLog = (rt: Runtime, line: AccessLine) => rt.log.child({ reqId: line.reqId });
 
 /** An answer the proxy makes in WeCom's format: HTTP 200, errcode in the body. */
 function answerLocally(res: ServerResponse, line: AccessLine, answer: LocalAnswer): void {

@@ -9,7 +9,8 @@ import { describeGettokenRejection } from "../wecom/errcodes.js";
 import { GettokenBusy, GettokenRejected, type FetchedToken } from "../wecom/gettoken.js";
 import { processLocal, type RefreshCoordinator } from "./refresh-coordinator.js";
 import type { RefusedTokens } from "./refused-tokens.js";
-import type { TokenLease } from "./token-lease.js";
+import { refreshFrom, usableUntil } from "./lifetime.js";
+import { storedLease, type TokenLease } from "./token-lease.js";
 import { TokenMemory, type RefreshReason, type TokenHistory } from "./token-memory.js";
 import { SingleFlight, abortable } from "./single-flight.js";
 import type { Store } from "../store/store.js";
@@ -56,25 +57,44 @@ export interface TokenSourceOptions {
 /** p-retry settings for transient gettoken failures: 3 attempts, 300 ms then 600 ms apart. */
 export const GETTOKEN_RETRY = { retries: 2, minTimeout: 300 } as const;
 
-/** Stop using a token this long before WeCom says it expires (at most; 10% of short lifetimes). */
-const SAFETY_MARGIN_MS = 5 * 60_000;
+/** What a token source and the request-scoped views of it (withLog) share. */
+interface SourceState {
+  readonly memory: TokenMemory;
+  readonly flights: SingleFlight<TokenLease>;
+  readonly rejections: Map<string, { readonly error: CredentialsRejected; readonly until: number }>;
+  readonly lifetime: AbortController;
+}
 
 export class TokenSource {
   private readonly cache: Map<string, TokenLease>;
-  private readonly flights = new SingleFlight<TokenLease>();
-  private readonly rejections = new Map<string, { readonly error: CredentialsRejected; readonly until: number }>();
+  private readonly flights: SingleFlight<TokenLease>;
+  private readonly rejections: SourceState["rejections"];
   /** Token strings WeCom refused: not handed out again, whoever stored them. */
   private readonly refused: RefusedTokens;
-  private readonly lifetime = new AbortController();
+  private readonly lifetime: AbortController;
   private readonly history: Map<string, Partial<TokenHistory>>;
   private readonly now: () => number;
 
-  constructor(private readonly options: TokenSourceOptions) {
+  constructor(
+    private readonly options: TokenSourceOptions,
+    private readonly state: SourceState = {
+      memory: options.memory ?? new TokenMemory(),
+      flights: new SingleFlight(),
+      rejections: new Map(),
+      lifetime: new AbortController(),
+    },
+  ) {
     this.now = options.now ?? Date.now;
-    const memory = options.memory ?? new TokenMemory();
-    this.cache = memory.leases;
-    this.refused = memory.refused;
-    this.history = memory.history;
+    ({ flights: this.flights, rejections: this.rejections, lifetime: this.lifetime } = state);
+    ({ leases: this.cache, refused: this.refused, history: this.history } = state.memory);
+  }
+
+  /**
+   * The same source, logging with `log` (a request's child logger): a gettoken this view
+   * starts is logged with the request id of the request that waited for it.
+   */
+  withLog(log: Logger): TokenSource {
+    return new TokenSource({ ...this.options, log }, this.state);
   }
 
   /** The agent's current token. Waiters may give up (signal); the shared gettoken goes on. */
@@ -110,6 +130,23 @@ export class TokenSource {
     // A fetch already under way when the refusal came in may bring back the refused string; the
     // next one starts after it, so its answer counts.
     return this.refused.isRefused(key, fresh.token) ? run() : fresh;
+  }
+
+  /**
+   * `call` with the agent's token and, when WeCom refused that token (`refused(result)`), once
+   * more with a fresh one: "refresh and try once", for forwarded requests and tickets alike.
+   */
+  async withToken<R>(
+    agent: AgentConfig,
+    call: (token: string) => Promise<R>,
+    refused: (result: R) => boolean,
+    signal?: AbortSignal,
+  ): Promise<{ readonly result: R; readonly replayed: boolean }> {
+    const lease = await this.get(agent, signal);
+    const first = await call(lease.token);
+    if (!refused(first)) return { result: first, replayed: false };
+    const fresh = await this.refresh(agent, lease, signal);
+    return { result: await call(fresh.token), replayed: true };
   }
 
   /** A new token now, whatever the cache holds; joins a fetch already under way. */
@@ -166,9 +203,10 @@ export class TokenSource {
     return (this.options.coordinator ?? processLocal).obtain({
       agent,
       key,
+      log: this.options.log,
       signal: this.lifetime.signal,
       readStored: async () => {
-        const stored = asTokenLease(await this.options.store.get(key));
+        const stored = storedLease(await this.options.store.get(key));
         seen ||= stored !== undefined;
         if (stored === undefined || !acceptable(stored)) return undefined;
         this.cache.set(key, stored);
@@ -261,26 +299,6 @@ export function tokenKey(agent: Pick<AgentConfig, "corpid" | "secret">): string 
     tokenKeys.set(agent, key);
   }
   return key;
-}
-
-function marginOf(entry: TokenLease): number {
-  return Math.min(SAFETY_MARGIN_MS, (entry.expiresAt - entry.obtainedAt) / 10);
-}
-
-function usableUntil(entry: TokenLease): number {
-  return entry.expiresAt - marginOf(entry);
-}
-
-/** Past this, a request still gets the token while a fresh one is fetched in the background. */
-function refreshFrom(entry: TokenLease): number {
-  return entry.expiresAt - 2 * marginOf(entry);
-}
-
-function asTokenLease(value: unknown): TokenLease | undefined {
-  const entry = value as Partial<TokenLease> | undefined;
-  return typeof entry?.token === "string" && typeof entry.obtainedAt === "number" && typeof entry.expiresAt === "number"
-    ? (entry as TokenLease)
-    : undefined;
 }
 
 function asTransientFailure(agent: AgentConfig, error: unknown): Error {
