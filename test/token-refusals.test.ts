@@ -81,3 +81,16 @@ describe("a refused token string", () => {
     expect(sandbox.gettokenCalls).toBe(3); // the replay's answer came from a gettoken of its own
   });
 });
+
+describe("a stored value", () => {
+  test("that is no lease is a miss: the token comes from WeCom", async () => {
+    await store.set(
+      tokenKey(agent),
+      { token: 42, obtainedAt: Date.now(), expiresAt: Date.now() + 7_200_000 },
+      Date.now() + 60_000,
+    );
+    const lease = await tokens.get(agent);
+    expect(typeof lease.token).toBe("string");
+    expect(sandbox.gettokenCalls).toBe(1);
+  });
+});

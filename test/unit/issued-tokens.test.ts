@@ -37,4 +37,19 @@ describe("IssuedTokens", () => {
       status: "unknown",
     });
   });
+
+  test("a stored record that is not one is unknown, and a null client reads as none", async () => {
+    const store = openStore("memory://");
+    const { token } = await new IssuedTokens(store).issue({ agent: "notify", client: undefined, credential: "f1" });
+    const entries: Array<readonly [string, Record<string, unknown>]> = [];
+    for await (const entry of store.entries<Record<string, unknown>>("issued:")) entries.push(entry);
+    const [key, record] = entries[0]!;
+    await store.set(key, { ...record, client: null }, Date.now() + 60_000);
+    expect(await new IssuedTokens(store).lookup(token)).toEqual({
+      status: "valid",
+      binding: { agent: "notify", client: undefined, credential: "f1" },
+    });
+    await store.set(key, { ...record, expiresAt: "tomorrow" }, Date.now() + 60_000);
+    expect(await new IssuedTokens(store).lookup(token)).toEqual({ status: "unknown" });
+  });
 });
