@@ -82,27 +82,27 @@ export class CallbackRelay implements CallbackStatusSource {
     const { minTimeout } = this.deps.retry;
     let firstTried = () => {};
     const tried = new Promise<void>((resolve) => (firstTried = resolve));
-    void pRetry(
-      async () => {
-        try {
-          await this.recover();
-        } catch (error) {
-          // p-retry gives up at once on a TypeError; reading the store back is always worth another try.
-          throw error instanceof TypeError ? new Error(error.message) : error;
-        } finally {
-          firstTried();
+    void pRetry(() => this.recover().finally(firstTried), {
+      retries: Number.POSITIVE_INFINITY,
+      minTimeout,
+      maxTimeout: Math.max(minTimeout, 30_000),
+      signal: this.lifetime.signal,
+      // The store being down is worth another try; a bug in reading it back is not.
+      shouldRetry: ({ error }) => error instanceof StoreUnavailable,
+      onFailedAttempt: ({ error }) => {
+        if (error instanceof StoreUnavailable) {
+          this.deps.log.error({ err: error.message }, "cannot read queued callbacks from the store; retrying");
         }
       },
-      {
-        retries: Number.POSITIVE_INFINITY,
-        minTimeout,
-        maxTimeout: Math.max(minTimeout, 30_000),
-        signal: this.lifetime.signal,
-        onFailedAttempt: ({ error }) =>
-          this.deps.log.error({ err: error.message }, "cannot read queued callbacks from the store; retrying"),
-      },
-    ).catch(() => {
-      // Only the relay closing ends the retries: there is nothing left to recover for.
+    }).catch((error: unknown) => {
+      if (this.lifetime.signal.aborted) return; // closing: nothing left to recover for
+      // Logged once. New events are still accepted (stored before WeCom hears back, so none is
+      // lost); those already queued stay pending in the store for the next start.
+      this.deps.log.error(
+        { err: error },
+        "a bug while reading the callback queue back; queued events wait for a restart",
+      );
+      this.recovered = true;
     });
     await tried;
   }
