@@ -9,6 +9,7 @@ import { DeliveryLane, shownUrl, type DeliveryError, type RetrySettings } from "
 import { EventLog, eventIdOf, type EventRef, type QueuedEvent } from "./event-log.js";
 import type { CallbackMetrics } from "./metrics.js";
 import { createTargetAgents } from "./post-to-target.js";
+import { SingleFlight } from "../single-flight.js";
 
 export interface RelayDeps {
   readonly store: Store;
@@ -55,7 +56,8 @@ export class CallbackRelay implements CallbackStatusSource {
   private readonly lifetime = new AbortController();
   private readonly agents = createTargetAgents();
   /** Events being persisted now, so a retry arriving meanwhile waits for the first copy. */
-  private readonly persisting = new Map<string, Promise<readonly QueuedEvent[] | undefined>>();
+  /** Events being written: a copy arriving meanwhile waits for that write, and is a duplicate. */
+  private readonly persisting = new SingleFlight<readonly QueuedEvent[] | undefined>();
   private lastSeq = 0;
   private recovered = false;
 
@@ -142,21 +144,10 @@ export class CallbackRelay implements CallbackStatusSource {
     }
     const eventId = eventIdOf(app.name, dedupeKey);
     const noReply = Promise.resolve(undefined);
-    const earlier = this.persisting.get(eventId);
-    if (earlier !== undefined) {
-      await earlier; // a failure there fails this copy too, and WeCom tries again
-      return { eventId, duplicate: true, reply: noReply };
-    }
-    // Registered before the first await, so a copy arriving meanwhile waits for this one.
-    const persisting = this.persistUnlessSeen(app, eventId, xml);
-    this.persisting.set(eventId, persisting);
-    let copies: readonly QueuedEvent[] | undefined;
-    try {
-      copies = await persisting;
-    } finally {
-      this.persisting.delete(eventId);
-    }
-    if (copies === undefined) return { eventId, duplicate: true, reply: noReply };
+    const first = !this.persisting.has(eventId);
+    // A failure fails every copy waiting for it too, and WeCom tries again.
+    const copies = await this.persisting.run(eventId, () => this.persistUnlessSeen(app, eventId, xml));
+    if (!first || copies === undefined) return { eventId, duplicate: true, reply: noReply };
     const lanes = this.lanes.get(app.name) ?? [];
     const reply = replyWithinMs === undefined ? noReply : (lanes[0]?.firstAnswerTo(eventId, replyWithinMs) ?? noReply);
     copies.forEach((copy, index) => lanes[index]?.push(copy));

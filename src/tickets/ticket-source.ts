@@ -6,7 +6,7 @@ import type { Logger } from "../log.js";
 import { parseStored } from "../store/stored-record.js";
 import type { Store } from "../store/store.js";
 import { grantedSchema, usableUntil, type Granted } from "../tokens/lifetime.js";
-import { SingleFlight, abortable } from "../tokens/single-flight.js";
+import { SingleFlight, abortable } from "../single-flight.js";
 import { tokenKey, type TokenSource } from "../tokens/token-source.js";
 import { isTokenError } from "../wecom/errcodes.js";
 import type { GetJson } from "../wecom/gettoken.js";

@@ -12,7 +12,7 @@ import type { RefusedTokens } from "./refused-tokens.js";
 import { refreshFrom, usableUntil } from "./lifetime.js";
 import { storedLease, type TokenLease } from "./token-lease.js";
 import { TokenMemory, type RefreshReason, type TokenHistory } from "./token-memory.js";
-import { SingleFlight, abortable } from "./single-flight.js";
+import { SingleFlight, abortable } from "../single-flight.js";
 import type { Store } from "../store/store.js";
 
 export type { RefreshReason, TokenLease };
