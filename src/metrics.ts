@@ -69,7 +69,7 @@ const perRegistry = new WeakMap<Registry, Map<(registry: Registry) => unknown, u
  */
 export function oncePerRegistry<T>(registry: Registry, create: (registry: Registry) => T): T {
   let made = perRegistry.get(registry);
-  if (made === undefined) perRegistry.set(registry, (made = new Map()));
+  if (made === undefined) perRegistry.set(registry, (made = new Map<(registry: Registry) => unknown, unknown>()));
   if (!made.has(create)) made.set(create, create(registry));
   return made.get(create) as T;
 }

@@ -397,8 +397,8 @@ async function redisClients(redis: RedisServer): Promise<number> {
   });
   await client.connect();
   try {
-    const list = String(await client.sendCommand(["CLIENT", "LIST"]));
-    return list.split("\n").filter((line) => line.trim() !== "").length - 1;
+    const list = await client.clientList();
+    return list.length - 1;
   } finally {
     client.destroy();
   }

@@ -38,7 +38,7 @@ export class RefusedTokens {
     const superseded = current !== undefined && current !== failed && current.token === failed.token;
     if (superseded && this.fetchedHere.has(current)) return;
     let tokens = this.refused.get(key);
-    if (tokens === undefined) this.refused.set(key, (tokens = new Map()));
+    if (tokens === undefined) this.refused.set(key, (tokens = new Map<string, number>()));
     tokens.delete(failed.token); // re-inserted as the newest
     tokens.set(failed.token, this.mark());
     if (tokens.size > KEPT_PER_KEY) tokens.delete(tokens.keys().next().value as string);
