@@ -3,9 +3,9 @@
 import type { IncomingHttpHeaders } from "node:http";
 import type { AgentConfig, ClientConfig, Config } from "../config/load.js";
 import { Forbidden, Unauthenticated } from "../errors.js";
+import { bearerOf } from "../http/bearer.js";
+import { queryValue } from "../http/request-target.js";
 import type { Routing } from "../routing/pick-agent.js";
-import { queryValue } from "../routing/request-target.js";
-import { bearerOf } from "../server/bearer.js";
 import { ACCESS_TOKEN_EXPIRED, GETTOKEN_PATH, INVALID_ACCESS_TOKEN } from "../wecom/errcodes.js";
 import { errorAnswer, type LocalAnswer } from "../wecom/local-answer.js";
 import { agentSecretCaller, callerOf, type Caller } from "./caller.js";

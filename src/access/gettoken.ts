@@ -3,7 +3,7 @@
 // to one agent and one client; wrong input gets WeCom's own errcodes.
 import type { AgentConfig, ClientConfig, Config } from "../config/load.js";
 import { Forbidden } from "../errors.js";
-import { queryValue } from "../routing/request-target.js";
+import { queryValue } from "../http/request-target.js";
 import { CORPID_MISSING, INVALID_CORPID, INVALID_CREDENTIAL, SECRET_MISSING } from "../wecom/errcodes.js";
 import { errorAnswer, okAnswer, type LocalAnswer } from "../wecom/local-answer.js";
 import { agentSecretCaller } from "./caller.js";

@@ -5,9 +5,9 @@ import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import type { CallbacksConfig } from "../config/load.js";
 import { BodyTooLarge, ClientGone, InternalError, MethodNotAllowed, NotFound } from "../errors.js";
-import { readBody } from "../proxy/read-body.js";
-import { splitTarget } from "../routing/request-target.js";
-import { sendJson } from "../server/send-json.js";
+import { readBody } from "../http/read-body.js";
+import { splitTarget } from "../http/request-target.js";
+import { sendJson } from "../http/send-json.js";
 import type { CallbackMetrics } from "./metrics.js";
 import { Refused, receiveEvent, verifyUrl, type CallbackAnswer, type ReceiveContext } from "./receive.js";
 

@@ -1,8 +1,8 @@
 // DESIGN §4: which agent's token a request gets. Pure: no tokens, no I/O.
 import type { AgentConfig, Config } from "../config/load.js";
 import { BadRequest, Forbidden } from "../errors.js";
+import { queryValue } from "../http/request-target.js";
 import { TOKENLESS_PREFIXES } from "../wecom/errcodes.js";
-import { queryValue } from "./request-target.js";
 
 export type Rule = "tokenless" | "header" | "mount" | "issued-token" | "agentid" | "route" | "default";
 

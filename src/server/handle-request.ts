@@ -4,18 +4,18 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import { checkPath } from "../access/caller.js";
 import { BodyTooLarge, ClientGone, InternalError, ProxyError } from "../errors.js";
+import { readBody } from "../http/read-body.js";
+import { splitTarget } from "../http/request-target.js";
+import { sendJson } from "../http/send-json.js";
 import { runPasses } from "../proxy/pass.js";
-import { readBody } from "../proxy/read-body.js";
 import { exchangeWithReplay } from "../proxy/replay.js";
 import { sendAnswer } from "../proxy/respond.js";
 import { timedForwarder } from "../proxy/timed-forwarder.js";
 import { normalizePath } from "../routing/normalize-path.js";
-import { splitTarget } from "../routing/request-target.js";
 import type { LocalAnswer } from "../wecom/local-answer.js";
 import { ticketKindOf } from "../wecom/tickets.js";
 import type { Runtime } from "./create-proxy.js";
 import { serveOwnPage } from "./endpoints/own-pages.js";
-import { sendJson } from "./send-json.js";
 
 /** What the access log says of a request; filled in as it goes. */
 interface AccessLine {
