@@ -1,8 +1,9 @@
-// One request, start to end: request → agent → token → forward → inspect → replay → response.
+// One request, start to end: locate → identify → authorize the caller → pick the agent →
+// authorize the pick → token → forward → inspect → replay → response.
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
-import { checkPath } from "../access/caller.js";
+import { authorize, authorizeCaller } from "../access/authorize.js";
 import { BodyTooLarge, ClientGone, InternalError, ProxyError } from "../errors.js";
 import { readBody } from "../http/read-body.js";
 import { splitTarget } from "../http/request-target.js";
@@ -11,6 +12,7 @@ import { runPasses } from "../proxy/pass.js";
 import { exchangeWithReplay } from "../proxy/replay.js";
 import { sendAnswer } from "../proxy/respond.js";
 import { timedForwarder } from "../proxy/timed-forwarder.js";
+import { locate } from "../routing/locate.js";
 import { normalizePath } from "../routing/normalize-path.js";
 import type { LocalAnswer } from "../wecom/local-answer.js";
 import { ticketKindOf } from "../wecom/tickets.js";
@@ -67,26 +69,28 @@ async function serve(rt: Runtime, req: IncomingMessage, res: ServerResponse, lin
     return serveOwnPage(path, req, res, rt);
   }
   const agentHeader = req.headers["x-wecom-agent"];
-  const headerAgent = Array.isArray(agentHeader) ? agentHeader[0] : agentHeader;
-  const remoteAddress = req.socket.remoteAddress;
-  // Before the body is read: a caller who may not use the proxy makes it buffer nothing.
-  const admission = await rt.access.admit({ path, rawQuery, headers: req.headers, remoteAddress, headerAgent });
-  if (admission.kind === "answer") {
-    line.client = admission.client;
-    return answerLocally(res, line, admission.answer);
+  const located = locate(rt.config, path, Array.isArray(agentHeader) ? agentHeader[0] : agentHeader);
+  const identity = await rt.identifier.identify(located, {
+    rawQuery,
+    headers: req.headers,
+    remoteAddress: req.socket.remoteAddress,
+  });
+  if (identity.kind === "answer") {
+    line.client = identity.client;
+    return answerLocally(res, line, identity.answer);
   }
-  line.client = admission.caller?.name;
+  // Before the body is read: a caller who may not use the proxy makes it buffer nothing.
+  const caller = authorizeCaller(identity);
+  line.client = caller?.name;
   const body = await readBody(req, rt.config.limits.maxBodyBytes);
-  const pick = rt.routing.pick({
-    path,
+  const pick = rt.routing.pick(located, {
     rawQuery,
     body,
-    headerAgent,
-    issuedAgent: admission.issuedAgent,
-    scope: admission.caller,
+    issuedAgent: identity.holder?.agent,
+    allowed: caller?.agents,
   });
   line.agent = pick.agent?.name;
-  checkPath(admission.caller, pick.path);
+  authorize(caller, pick);
   const ticket = ticketKindOf(pick.path, rawQuery);
   if (ticket !== undefined && pick.agent !== undefined) {
     return answerLocally(res, line, await rt.tickets.answer(pick.agent, ticket, signal));
