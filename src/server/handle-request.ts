@@ -5,6 +5,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import { authorize, authorizeCaller } from "../access/authorize.js";
 import { BodyTooLarge, ClientGone, InternalError, ProxyError } from "../errors.js";
+import { CLIENT_CLOSED, closeUnlessRead, elapsedMs } from "../http/exchange.js";
 import { readBody } from "../http/read-body.js";
 import { splitTarget } from "../http/request-target.js";
 import { sendJson } from "../http/send-json.js";
@@ -33,9 +34,6 @@ interface AccessLine {
   ms?: number;
 }
 
-/** nginx's convention for "the client closed the connection first". */
-const CLIENT_CLOSED = 499;
-
 /** Resolves when the request is completely done with `rt` (answered or abandoned, and logged). */
 export async function handleRequest(rt: Runtime, req: IncomingMessage, res: ServerResponse): Promise<void> {
   return handle(rt, req, res);
@@ -55,7 +53,7 @@ async function handle(rt: Runtime, req: IncomingMessage, res: ServerResponse): P
     line.status = renderError(rt, res, line.reqId, error);
     if (error instanceof ProxyError) line.errcode = error.errcode;
   } finally {
-    line.ms = Math.round((performance.now() - started) * 10) / 10;
+    line.ms = elapsedMs(started);
     rt.log.info(line, "request");
     rt.instruments.request(line, line.ms / 1000);
   }
@@ -139,9 +137,7 @@ function renderError(rt: Runtime, res: ServerResponse, reqId: string, error: unk
     res.destroy();
     return proxyError.status;
   }
-  // An unread body would otherwise be parsed as the next request on this connection.
-  const headers: Record<string, string> = { "x-request-id": reqId };
-  if (error instanceof BodyTooLarge || !res.req.complete) headers["connection"] = "close";
+  const headers = closeUnlessRead(res, { "x-request-id": reqId }, error instanceof BodyTooLarge);
   sendJson(res, proxyError.status, proxyError, headers);
   return proxyError.status;
 }
