@@ -39,6 +39,8 @@ export async function handleCallback(ctx: ListenerContext, req: IncomingMessage,
     const answer = await serve(ctx, req, line, started);
     line.reason = answer.reason;
     line.eventId = answer.eventId;
+    // Cut while the answer was being made (WeCom gave up, or the listener's drain ran out).
+    if (res.destroyed) throw new ClientGone();
     res.writeHead(200, {
       "content-type": answer.contentType,
       "content-length": Buffer.byteLength(answer.body),

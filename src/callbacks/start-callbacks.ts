@@ -30,7 +30,7 @@ export interface RunningCallbacks {
   readonly relay: CallbackRelay;
   /**
    * Stops accepting, lets in-flight requests finish (up to graceMs, then cuts their
-   * connections), then stops delivering.
+   * connections), then stops delivering. Closing twice closes once.
    */
   close(graceMs?: number): Promise<void>;
 }
@@ -85,12 +85,13 @@ export async function startCallbacks(
     await release();
     throw error;
   }
+  let closing: Promise<void> | undefined;
   return {
     url: listener.url,
     relay,
-    async close(graceMs = 10_000) {
-      await listener.drain(graceMs);
-      await release();
+    close(graceMs = 10_000) {
+      closing ??= listener.drain(graceMs).then(release);
+      return closing;
     },
   };
 }
