@@ -15,6 +15,7 @@ import { sendAnswer } from "../proxy/respond.js";
 import { timedForwarder } from "../proxy/timed-forwarder.js";
 import { locate } from "../routing/locate.js";
 import { normalizePath } from "../routing/normalize-path.js";
+import type { AgentPick } from "../routing/pick-agent.js";
 import type { LocalAnswer } from "../wecom/local-answer.js";
 import { ticketKindOf } from "../wecom/tickets.js";
 import type { Runtime } from "./create-proxy.js";
@@ -66,29 +67,9 @@ async function serve(rt: Runtime, req: IncomingMessage, res: ServerResponse, lin
     res.setHeader("x-request-id", line.reqId);
     return serveOwnPage(path, req, res, rt);
   }
-  const agentHeader = req.headers["x-wecom-agent"];
-  const located = locate(rt.config, path, Array.isArray(agentHeader) ? agentHeader[0] : agentHeader);
-  const identity = await rt.identifier.identify(located, {
-    rawQuery,
-    headers: req.headers,
-    remoteAddress: req.socket.remoteAddress,
-  });
-  if (identity.kind === "answer") {
-    line.client = identity.client;
-    return answerLocally(res, line, identity.answer);
-  }
-  // Before the body is read: a caller who may not use the proxy makes it buffer nothing.
-  const caller = authorizeCaller(identity);
-  line.client = caller?.name;
-  const body = await readBody(req, rt.config.limits.maxBodyBytes);
-  const pick = rt.routing.pick(located, {
-    rawQuery,
-    body,
-    issuedAgent: identity.holder?.agent,
-    allowed: caller?.agents,
-  });
-  line.agent = pick.agent?.name;
-  authorize(caller, pick);
+  const admitted = await admit(rt, req, res, line, path, rawQuery);
+  if (admitted === undefined) return;
+  const { pick, body } = admitted;
   const ticket = ticketKindOf(pick.path, rawQuery);
   if (ticket !== undefined && pick.agent !== undefined) {
     return answerLocally(res, line, await rt.tickets.answer(pick.agent, ticket, signal));
@@ -119,6 +100,45 @@ async function serve(rt: Runtime, req: IncomingMessage, res: ServerResponse, lin
   line.errcode = answer.errcode;
   line.replayed = replayed;
   await sendAnswer(res, answer, ["X-Request-Id", line.reqId], signal);
+}
+
+/**
+ * Located, identified, authorized, its agent picked: the request may go. undefined when the
+ * proxy has answered it itself (gettoken, an unknown proxy token).
+ */
+async function admit(
+  rt: Runtime,
+  req: IncomingMessage,
+  res: ServerResponse,
+  line: AccessLine,
+  path: string,
+  rawQuery: string,
+): Promise<{ pick: AgentPick; body: Buffer } | undefined> {
+  const agentHeader = req.headers["x-wecom-agent"];
+  const located = locate(rt.config, path, Array.isArray(agentHeader) ? agentHeader[0] : agentHeader);
+  const identity = await rt.identifier.identify(located, {
+    rawQuery,
+    headers: req.headers,
+    remoteAddress: req.socket.remoteAddress,
+  });
+  if (identity.kind === "answer") {
+    line.client = identity.client;
+    answerLocally(res, line, identity.answer);
+    return undefined;
+  }
+  // Before the body is read: a caller who may not use the proxy makes it buffer nothing.
+  const caller = authorizeCaller(identity);
+  line.client = caller?.name;
+  const body = await readBody(req, rt.config.limits.maxBodyBytes);
+  const pick = rt.routing.pick(located, {
+    rawQuery,
+    body,
+    issuedAgent: identity.holder?.agent,
+    allowed: caller?.agents,
+  });
+  line.agent = pick.agent?.name;
+  authorize(caller, pick);
+  return { pick, body };
 }
 
 /** An answer the proxy makes in WeCom's format: HTTP 200, errcode in the body. */
