@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import type { CallbacksConfig } from "../config/load.js";
 import { BodyTooLarge, ClientGone, InternalError, MethodNotAllowed, NotFound } from "../errors.js";
-import { CLIENT_CLOSED, closeUnlessRead, elapsedMs } from "../http/exchange.js";
+import { CLIENT_CLOSED, elapsedMs, mustClose } from "../http/exchange.js";
 import { readBody } from "../http/read-body.js";
 import { splitTarget } from "../http/request-target.js";
 import { sendJson } from "../http/send-json.js";
@@ -92,7 +92,8 @@ function refuse(ctx: ListenerContext, res: ServerResponse, line: CallbackLine, e
   const answer = error instanceof Refused ? error.answer : new InternalError("unexpected failure; see the proxy's log");
   line.reason = error instanceof Refused ? error.reason : "internal";
   if (!(error instanceof Refused)) ctx.log.error({ reqId: line.reqId, err: error }, "unexpected failure");
-  const headers = closeUnlessRead(res, { "x-request-id": line.reqId }, line.reason === "too_large");
+  const headers: Record<string, string> = { "x-request-id": line.reqId };
+  if (mustClose(res, answer)) headers["connection"] = "close";
   if (!res.headersSent) sendJson(res, answer.status, answer, headers);
   return answer.status;
 }

@@ -4,8 +4,8 @@ import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import { authorize, authorizeCaller } from "../access/authorize.js";
-import { BodyTooLarge, ClientGone, InternalError, ProxyError } from "../errors.js";
-import { CLIENT_CLOSED, closeUnlessRead, elapsedMs } from "../http/exchange.js";
+import { ClientGone, InternalError, ProxyError } from "../errors.js";
+import { CLIENT_CLOSED, elapsedMs, mustClose } from "../http/exchange.js";
 import { readBody } from "../http/read-body.js";
 import { splitTarget } from "../http/request-target.js";
 import { sendJson } from "../http/send-json.js";
@@ -157,7 +157,8 @@ function renderError(rt: Runtime, res: ServerResponse, reqId: string, error: unk
     res.destroy();
     return proxyError.status;
   }
-  const headers = closeUnlessRead(res, { "x-request-id": reqId }, error instanceof BodyTooLarge);
+  const headers: Record<string, string> = { "x-request-id": reqId };
+  if (mustClose(res, proxyError)) headers["connection"] = "close";
   sendJson(res, proxyError.status, proxyError, headers);
   return proxyError.status;
 }
