@@ -5,9 +5,11 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 import type { AgentConfig } from "./config/load.js";
 import { isProxyErrcode } from "./errors.js";
 import type { TokenObserver } from "./tokens/token-source.js";
+import { oncePerRegistry } from "./once-per-registry.js";
 import { isTokenError } from "./wecom/errcodes.js";
 
 export type { Registry };
+export { oncePerRegistry };
 
 export function createMetricsRegistry(): Registry {
   const registry = new Registry();
@@ -59,20 +61,6 @@ export function errcodeClass(errcode: number | undefined): string {
 const NONE = "none";
 /** WeCom answers in tens to hundreds of milliseconds; the top buckets catch timeouts. */
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
-
-const perRegistry = new WeakMap<Registry, Map<(registry: Registry) => unknown, unknown>>();
-
-/**
- * What `create` registers on `registry`, registered on the first call only: the registry
- * outlives configuration reloads, and prom-client refuses a metric name twice. The one way
- * every part of the proxy (requests, tokens, the cluster refresh, callbacks) registers metrics.
- */
-export function oncePerRegistry<T>(registry: Registry, create: (registry: Registry) => T): T {
-  let made = perRegistry.get(registry);
-  if (made === undefined) perRegistry.set(registry, (made = new Map<(registry: Registry) => unknown, unknown>()));
-  if (!made.has(create)) made.set(create, create(registry));
-  return made.get(create) as T;
-}
 
 /** The proxy's instruments on `registry`, created on first use. */
 export function proxyInstruments(registry: Registry): Instruments {

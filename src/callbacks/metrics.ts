@@ -1,6 +1,7 @@
 // The callback relay's metrics, registered once on the process's registry.
 import { Counter, Gauge, Histogram } from "prom-client";
-import { oncePerRegistry, type Registry } from "../metrics.js";
+import type { Registry } from "prom-client";
+import { oncePerRegistry } from "../once-per-registry.js";
 
 export interface CallbackMetrics {
   readonly requests: Counter<"app" | "status" | "reason">;

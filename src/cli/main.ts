@@ -24,7 +24,7 @@ async function main(): Promise<number> {
     return 2;
   }
   const config = loaded.config;
-  const log = createLogger(logLevelFrom(config.log.level), stdoutDestination(config.log.format));
+  const log = createLogger(logLevelFrom(config.log.level), await stdoutDestination(config.log.format));
   const metrics = createMetricsRegistry();
   // One store for the process: tokens, access, tickets and callbacks share its connection.
   const store = openStore(config.store.url, Date.now, log);

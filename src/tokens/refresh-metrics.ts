@@ -1,7 +1,8 @@
 // Metrics of the cluster-wide refresh, on the process's registry, registered once (a
 // configuration reload builds a new runtime on the same registry).
 import { Counter, Histogram } from "prom-client";
-import { oncePerRegistry, type Registry } from "../metrics.js";
+import type { Registry } from "prom-client";
+import { oncePerRegistry } from "../once-per-registry.js";
 import type { ClusterRefreshObserver } from "./cluster-refresh.js";
 
 export function clusterRefreshMetrics(registry: Registry): ClusterRefreshObserver {
