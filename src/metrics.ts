@@ -5,9 +5,11 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 import type { AgentConfig } from "./config/load.js";
 import { isProxyErrcode } from "./errors.js";
 import type { TokenObserver } from "./tokens/token-source.js";
+import { oncePerRegistry } from "./once-per-registry.js";
 import { isTokenError } from "./wecom/errcodes.js";
 
 export type { Registry };
+export { oncePerRegistry };
 
 export function createMetricsRegistry(): Registry {
   const registry = new Registry();
@@ -60,16 +62,9 @@ const NONE = "none";
 /** WeCom answers in tens to hundreds of milliseconds; the top buckets catch timeouts. */
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
-const byRegistry = new WeakMap<Registry, Instruments>();
-
 /** The proxy's instruments on `registry`, created on first use. */
 export function proxyInstruments(registry: Registry): Instruments {
-  let instruments = byRegistry.get(registry);
-  if (instruments === undefined) {
-    instruments = createInstruments(registry);
-    byRegistry.set(registry, instruments);
-  }
-  return instruments;
+  return oncePerRegistry(registry, createInstruments);
 }
 
 function createInstruments(registry: Registry): Instruments {

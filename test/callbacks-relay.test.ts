@@ -7,8 +7,8 @@ import path from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
 import { StoreUnavailable } from "../src/errors.js";
 import { openReply, sealEvent, type CallbackCredentials } from "../src/sandbox/callback-seal.js";
-import type { Store } from "../src/tokens/store.js";
-import { openStore } from "../src/tokens/stores/open-store.js";
+import type { Store } from "../src/store/store.js";
+import { openStore } from "../src/store/open-store.js";
 import { CallbackTarget } from "./helpers/callback-target.js";
 import {
   CALLBACK_PATH,

@@ -46,3 +46,27 @@ describe("the access log", () => {
     }
   });
 });
+
+describe("token and ticket logs", () => {
+  test("a gettoken failure carries the request id of the request that then answered 502", async ({ stack }) => {
+    stack.sandbox.addFault({ path: "/cgi-bin/gettoken", errcode: -1, times: 10 });
+    const reply = await request(`${stack.proxyUrl}/cgi-bin/user/get?userid=zhangsan`);
+    expect(reply.status).toBe(502);
+    const reqId = stack.logs.requests().at(-1)?.["reqId"];
+    expect(reqId).toEqual(expect.any(String));
+    const failed = stack.logs.lines().filter((line) => line["msg"] === "gettoken failed");
+    expect(failed).toHaveLength(3);
+    expect(failed.map((line) => line["reqId"])).toEqual([reqId, reqId, reqId]);
+  });
+
+  test("a ticket fetch and the token fetch it needs carry the request id of the ticket request", async ({ stack }) => {
+    const reply = await request(`${stack.proxyUrl}/cgi-bin/get_jsapi_ticket`);
+    expect(reply.json()).toMatchObject({ errcode: 0 });
+    const reqId = stack.logs.requests().at(-1)?.["reqId"];
+    const fetched = stack.logs.lines().filter((line) => String(line["msg"]).startsWith("fetched a new "));
+    expect(fetched.map((line) => [line["msg"], line["reqId"]])).toEqual([
+      ["fetched a new access_token", reqId],
+      ["fetched a new jsapi ticket", reqId],
+    ]);
+  });
+});

@@ -27,6 +27,8 @@ interface ClusterOptions {
   readonly storeUrl?: string;
   readonly env?: NodeJS.ProcessEnv;
   readonly upstreamTimeoutMs?: number;
+  /** A callbacks section for the replicas' config. */
+  readonly callbacks?: Record<string, unknown>;
 }
 
 /** Teardown registered right after each start, run even when a test fails. */
@@ -64,6 +66,7 @@ async function startCluster(options: ClusterOptions = {}): Promise<Cluster> {
     },
     routes: [{ path: "/cgi-bin/user/", agent: "contacts" }],
     defaultAgent: "notify",
+    ...(options.callbacks === undefined ? {} : { callbacks: options.callbacks }),
   };
   const replicas = await Promise.all(
     Array.from({ length: options.replicas ?? 3 }, () => ProxyProcess.start(config, options.env)),
@@ -124,6 +127,10 @@ async function clusterMetric(replicas: readonly ProxyProcess[], name: string): P
 }
 
 const isLine = (msg: string) => (line: Record<string, unknown>) => line["msg"] === msg;
+
+function accessTokenOf(rawQuery: string): string | null {
+  return new URLSearchParams(rawQuery).get("access_token");
+}
 
 function newSecret(): string {
   return randomBytes(32).toString("base64url");
@@ -227,6 +234,60 @@ describe.skipIf(REDIS_SERVER === undefined)("several replicas on one Redis", () 
     expect(await clusterMetric(replicas, "wecom_proxy_store_fallbacks_total")).toBe(fallbacks);
   });
 
+  test("a token WeCom refused is not handed out again when the other replica stored the same token string", async () => {
+    const { sandbox, redis, replicas } = await startCluster({ replicas: 2 });
+    const [a, b] = replicas as [ProxyProcess, ProxyProcess];
+    for (const replica of replicas) expect((await getUser(replica.url))["errcode"]).toBe(0);
+    const marks = replicas.map((replica) => replica.lines().length);
+    await redis.stop();
+    await Promise.all(
+      replicas.map((replica) =>
+        replica.waitForLine(isLine("lost the connection to the token store; reconnecting"), "lost"),
+      ),
+    );
+    // A refreshes on its own (the store is down) and holds the new token T in memory.
+    sandbox.invalidateTokens();
+    expect((await getUser(a.url))["errcode"]).toBe(0);
+    await redis.resume(); // empty
+    await Promise.all(
+      replicas.map((replica, i) =>
+        replica.waitForLine(isLine("connected to the token store"), "reconnected", marks[i]),
+      ),
+    );
+    // B still holds the old token: its refresh under the lock gets T again (WeCom's rule while T
+    // is valid) and stores it with B's own obtainedAt.
+    expect((await getUser(b.url))["errcode"]).toBe(0);
+    const sentTokens = sandbox.requestsTo("/cgi-bin/user/get").map((r) => accessTokenOf(r.rawQuery));
+    expect(sentTokens.at(-1)).toBe(sentTokens.at(-3)); // B's replay carried A's T
+    expect(sandbox.gettokenCalls).toBe(3);
+
+    sandbox.invalidateTokens(); // T is refused from now on
+    sandbox.addFault({ path: "/cgi-bin/gettoken", delayMs: 300, times: 10 });
+    const replies = await spread(replicas, 100, (url, agent) => getUser(url, agent));
+    expect(failures(replies)).toEqual([]);
+    expect(sandbox.gettokenCalls).toBe(4); // one new token for both replicas
+  });
+
+  test("one process holds one store: the API and the callback relay share its Redis connections", async () => {
+    const callbacks = {
+      listen: { host: "127.0.0.1", port: 0 },
+      apps: {
+        notify: {
+          path: "/wecom/callback/notify",
+          token: "replica-callback-token",
+          encodingAESKey: "cmVwbGljYS1jYWxsYmFjay1rZXktbm90LXJlYWwtMDA",
+          targets: [{ url: "http://127.0.0.1:9/events" }],
+        },
+      },
+    };
+    const { redis, replicas } = await startCluster({ replicas: 1, callbacks });
+    const [replica] = replicas as [ProxyProcess];
+    expect((await request(`${replica.url}/-/ready`)).status).toBe(200);
+    expect((await getUser(replica.url))["errcode"]).toBe(0); // tokens, the lock and its channel in use
+    // One for commands, one subscribed to the lock's announcements; ours is not counted.
+    expect(await redisClients(redis)).toBe(2);
+  });
+
   test("a proxy whose Redis is unreachable at start starts, says why on /-/ready, and serves tokens it holds in memory", async () => {
     const redis = await RedisServer.reserve();
     const { sandbox, replicas } = await startCluster({ redis, replicas: 1 });
@@ -327,6 +388,21 @@ describe.skipIf(REDIS_SERVER === undefined)("several replicas on one Redis", () 
     expect(ready.json<{ errmsg: string }>().errmsg).toMatch(/not connected \(DEPTH_ZERO_SELF_SIGNED_CERT\)/);
   });
 });
+
+/** How many clients other than this one are connected to `redis`. */
+async function redisClients(redis: RedisServer): Promise<number> {
+  const client = createClient({ url: redis.url() });
+  client.on("error", () => {
+    // A failure shows in the command's rejection below.
+  });
+  await client.connect();
+  try {
+    const list = await client.clientList();
+    return list.length - 1;
+  } finally {
+    client.destroy();
+  }
+}
 
 /** The refresh lock's remaining time to live in Redis, ms (there is one lock: one agent refreshing). */
 async function remainingLockTtl(redis: RedisServer): Promise<number> {

@@ -1,15 +1,18 @@
 // One contract for every store (memory, SQLite, Redis), then what only Redis has: outages
 // that must never look like a miss or hang a caller, and the cluster-wide refresh lock.
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { afterEach, describe, expect, test, vi } from "vitest";
 import { StoreUnavailable } from "../src/errors.js";
-import type { HeldLock, RefreshLock } from "../src/tokens/refresh-lock.js";
-import type { Store } from "../src/tokens/store.js";
-import { openStore } from "../src/tokens/stores/open-store.js";
+import type { HeldLock, RefreshLock } from "../src/store/refresh-lock.js";
+import type { Store } from "../src/store/store.js";
+import { openStore } from "../src/store/open-store.js";
+import { createLogger } from "../src/log.js";
+import { LogCapture } from "./helpers/log-capture.js";
 import { REDIS_SERVER, RedisServer } from "./helpers/redis-server.js";
+import { TestClock } from "./helpers/test-clock.js";
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -240,3 +243,37 @@ function untilTestEnds(): AbortSignal {
 function delay<T>(ms: number, value: T): Promise<T> {
   return new Promise((resolve) => setTimeout(() => resolve(value), ms));
 }
+
+describe("the keyv stores on an injected clock", () => {
+  test.each(["memory", "SQLite"])(
+    "%s: get and entries agree on what is live when that clock is ahead",
+    async (name) => {
+      const clock = new TestClock();
+      clock.advance(3600_000);
+      const dir = mkdtempSync(path.join(os.tmpdir(), "wecom-proxy-store-"));
+      cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+      const url = name === "memory" ? "memory://" : `sqlite://${path.join(dir, "events.sqlite")}`;
+      const store = opened(openStore(url, clock.now));
+      await store.set("callback:event:a:1", { n: 1 }, clock.now() + 60_000);
+      expect(await store.get("callback:event:a:1")).toEqual({ n: 1 });
+      const walked: Array<readonly [string, unknown]> = [];
+      for await (const entry of store.entries("callback:event:a:")) walked.push(entry);
+      expect(walked).toEqual([["callback:event:a:1", { n: 1 }]]);
+    },
+  );
+});
+
+describe("a SQLite store that cannot use WAL", () => {
+  test("says so at error level, naming the file", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "wecom-proxy-store-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const file = path.join(dir, "not-a-database.sqlite");
+    writeFileSync(file, "this is no SQLite database, and it is long enough to be read as a header".repeat(20));
+    const logs = new LogCapture();
+    opened(openStore(`sqlite://${file}`, Date.now, createLogger("info", logs)));
+    const line = await logs.waitFor(
+      (entry) => entry["msg"] === "the SQLite store could not switch to WAL mode; callback commits are slower",
+    );
+    expect(line).toMatchObject({ level: 50, store: `sqlite://${file}` });
+  });
+});

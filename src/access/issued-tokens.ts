@@ -3,7 +3,9 @@
 // hash, so the store never holds a token an attacker could present.
 import { createHash, randomBytes } from "node:crypto";
 import type { Secret } from "../config/secret.js";
-import type { Store } from "../tokens/store.js";
+import { z } from "zod";
+import { parseStored } from "../store/stored-record.js";
+import type { Store } from "../store/store.js";
 import { TOKEN_LIFETIME_SECONDS } from "../wecom/errcodes.js";
 
 export const PROXY_TOKEN_PREFIX = "wxp_";
@@ -104,12 +106,17 @@ function storeKey(token: string): string {
   return `issued:${createHash("sha256").update(token).digest("hex")}`;
 }
 
+const issuedRecordSchema = z.object({
+  agent: z.string(),
+  credential: z.string(),
+  issuedAt: z.number(),
+  expiresAt: z.number(),
+  client: z
+    .string()
+    .nullish()
+    .transform((client) => client ?? undefined),
+});
+
 function asRecord(value: unknown): IssuedRecord | undefined {
-  const record = value as Partial<IssuedRecord> | undefined;
-  return typeof record?.agent === "string" &&
-    typeof record.credential === "string" &&
-    typeof record.expiresAt === "number" &&
-    (record.client === undefined || record.client === null || typeof record.client === "string")
-    ? { ...(record as IssuedRecord), client: record.client ?? undefined }
-    : undefined;
+  return parseStored(issuedRecordSchema, value);
 }

@@ -35,6 +35,12 @@ export interface DeliveryError {
 
 class TooOld extends Error {}
 
+/**
+ * Worth another attempt: the target or the store failed. Anything else is a bug on this side,
+ * which no retry fixes: it is logged once and the event dead-lettered.
+ */
+const retryable = (error: Error) => error instanceof DeliveryFailed || error instanceof StoreUnavailable;
+
 type ReplyWaiter = (body: Buffer | undefined) => void;
 
 export class DeliveryLane {
@@ -155,8 +161,8 @@ export class DeliveryLane {
           randomize: true,
           signal,
           onFailedAttempt: ({ error, attemptNumber }) => this.failed(ref, error, attemptNumber),
-          shouldRetry: () => {
-            if (this.tooOld(ref)) return false;
+          shouldRetry: ({ error }) => {
+            if (!retryable(error) || this.tooOld(ref)) return false;
             metrics.retried.inc({ app: this.app.name });
             return true;
           },
@@ -168,6 +174,9 @@ export class DeliveryLane {
       if (signal.aborted) return "closing";
       this.replyWaiters.get(ref.eventId)?.(undefined);
       const message = error instanceof Error ? error.message : String(error);
+      if (!(error instanceof TooOld) && error instanceof Error && !retryable(error)) {
+        return { reason: `unexpected: ${message}` };
+      }
       if (error instanceof TooOld || !this.tooOld(ref)) return { reason: message };
       return { reason: `not delivered within maxAgeSeconds (${this.app.maxAgeSeconds} s); last error: ${message}` };
     }
@@ -176,15 +185,13 @@ export class DeliveryLane {
   private failed(event: EventRef, error: Error, attempt: number): void {
     if (attempt === 1) this.replyWaiters.get(event.eventId)?.(undefined);
     if (this.deps.signal.aborted) return;
-    const message =
-      error instanceof DeliveryFailed || error instanceof StoreUnavailable
-        ? error.message
-        : `unexpected: ${error.message}`;
-    this.lastError = { at: this.deps.now(), error: message };
-    this.deps.log.warn(
-      { app: this.app.name, target: shownUrl(this.target.url), eventId: event.eventId, attempt, err: message },
-      "callback delivery failed; will retry",
-    );
+    const fields = { app: this.app.name, target: shownUrl(this.target.url), eventId: event.eventId, attempt };
+    if (!retryable(error)) {
+      this.deps.log.error({ ...fields, err: error }, "a bug while delivering a callback; the event is dead-lettered");
+      return;
+    }
+    this.lastError = { at: this.deps.now(), error: error.message };
+    this.deps.log.warn({ ...fields, err: error.message }, "callback delivery failed; will retry");
   }
 
   private tooOld(event: EventRef): boolean {

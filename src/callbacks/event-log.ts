@@ -7,7 +7,9 @@
 //     delivered  the message dropped, kept DEDUPE_WINDOW_MS so WeCom's late retries are recognised
 //     dead       kept DEAD_LETTER_RETENTION_MS, message included, for an operator to inspect
 import { createHash } from "node:crypto";
-import type { Store } from "../tokens/store.js";
+import { z } from "zod";
+import { parseStored } from "../store/stored-record.js";
+import type { Store } from "../store/store.js";
 
 /** WeCom retries within seconds; ten minutes covers them and a replayed capture inside the timestamp window. */
 export const DEDUPE_WINDOW_MS = 10 * 60_000;
@@ -99,9 +101,9 @@ export class EventLog {
     const pending: EventRef[] = [];
     const dead: EventRef[] = [];
     for await (const [, record] of this.store.entries<unknown>(PREFIX)) {
-      if (!isStoredEvent(record)) continue;
-      if (record.state === "pending") pending.push(refOf(record));
-      else if (record.state === "dead") dead.push(refOf(record));
+      const event = asStoredEvent(record);
+      if (event?.state === "pending") pending.push(refOf(event));
+      else if (event?.state === "dead") dead.push(refOf(event));
     }
     pending.sort((a, b) => a.seq - b.seq);
     return { pending, dead };
@@ -109,7 +111,7 @@ export class EventLog {
 
   private async read(ref: EventRef): Promise<StoredEvent | undefined> {
     const record = await this.store.get<unknown>(keyOf(ref.app, ref.target, ref.eventId));
-    return isStoredEvent(record) ? record : undefined;
+    return asStoredEvent(record);
   }
 
   private write(record: StoredEvent, expiresAt: number): Promise<void> {
@@ -123,15 +125,16 @@ export function refOf(event: EventRef): EventRef {
   return { eventId, app, target, seq, receivedAt };
 }
 
-function isStoredEvent(value: unknown): value is StoredEvent {
-  const event = value as Partial<StoredEvent> | undefined;
-  return (
-    typeof event?.eventId === "string" &&
-    typeof event.app === "string" &&
-    typeof event.target === "string" &&
-    typeof event.seq === "number" &&
-    typeof event.receivedAt === "number" &&
-    typeof event.xml === "string" &&
-    (event.state === "pending" || event.state === "delivered" || event.state === "dead")
-  );
+const storedEventSchema = z.looseObject({
+  eventId: z.string(),
+  app: z.string(),
+  target: z.string(),
+  seq: z.number(),
+  receivedAt: z.number(),
+  xml: z.string(),
+  state: z.enum(["pending", "delivered", "dead"]),
+});
+
+function asStoredEvent(value: unknown): StoredEvent | undefined {
+  return parseStored(storedEventSchema, value) as StoredEvent | undefined;
 }

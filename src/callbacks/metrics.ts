@@ -1,5 +1,7 @@
 // The callback relay's metrics, registered once on the process's registry.
-import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { Counter, Gauge, Histogram } from "prom-client";
+import type { Registry } from "prom-client";
+import { oncePerRegistry } from "../once-per-registry.js";
 
 export interface CallbackMetrics {
   readonly requests: Counter<"app" | "status" | "reason">;
@@ -10,18 +12,28 @@ export interface CallbackMetrics {
   readonly deliveryDelay: Histogram<"app">;
 }
 
-export function registerCallbackMetrics(registry: Registry, pendingByApp: () => Map<string, number>): CallbackMetrics {
+type PendingByApp = () => Map<string, number>;
+
+/** The relay's metrics on `registry`; the pending gauge reads `pendingByApp` (the latest given). */
+export function registerCallbackMetrics(registry: Registry, pendingByApp: PendingByApp): CallbackMetrics {
+  const { metrics, pending } = oncePerRegistry(registry, createCallbackMetrics);
+  pending.source = pendingByApp;
+  return metrics;
+}
+
+function createCallbackMetrics(registry: Registry): { metrics: CallbackMetrics; pending: { source: PendingByApp } } {
   const registers = [registry];
+  const pending = { source: (): Map<string, number> => new Map() };
   new Gauge({
     name: "wecom_proxy_callback_pending",
     help: "Deliveries waiting for their target (one per event and target), per callback app.",
     labelNames: ["app"],
     registers,
     collect() {
-      for (const [app, pending] of pendingByApp()) this.set({ app }, pending);
+      for (const [app, count] of pending.source()) this.set({ app }, count);
     },
   });
-  return {
+  const metrics: CallbackMetrics = {
     requests: new Counter({
       name: "wecom_proxy_callback_requests_total",
       help: "Requests on the callback listener, by app, HTTP status and reason (accepted, duplicate, bad_signature, …).",
@@ -61,4 +73,5 @@ export function registerCallbackMetrics(registry: Registry, pendingByApp: () => 
       registers,
     }),
   };
+  return { metrics, pending };
 }

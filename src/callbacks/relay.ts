@@ -4,11 +4,12 @@ import pRetry from "p-retry";
 import type { CallbacksConfig, CallbackAppConfig } from "../config/load.js";
 import { StoreUnavailable } from "../errors.js";
 import type { Logger } from "../log.js";
-import type { Store } from "../tokens/store.js";
+import type { Store } from "../store/store.js";
 import { DeliveryLane, shownUrl, type DeliveryError, type RetrySettings } from "./delivery-lane.js";
 import { EventLog, eventIdOf, type EventRef, type QueuedEvent } from "./event-log.js";
 import type { CallbackMetrics } from "./metrics.js";
 import { createTargetAgents } from "./post-to-target.js";
+import { SingleFlight } from "../single-flight.js";
 
 export interface RelayDeps {
   readonly store: Store;
@@ -55,7 +56,8 @@ export class CallbackRelay implements CallbackStatusSource {
   private readonly lifetime = new AbortController();
   private readonly agents = createTargetAgents();
   /** Events being persisted now, so a retry arriving meanwhile waits for the first copy. */
-  private readonly persisting = new Map<string, Promise<readonly QueuedEvent[] | undefined>>();
+  /** Events being written: a copy arriving meanwhile waits for that write, and is a duplicate. */
+  private readonly persisting = new SingleFlight<readonly QueuedEvent[] | undefined>();
   private lastSeq = 0;
   private recovered = false;
 
@@ -82,27 +84,27 @@ export class CallbackRelay implements CallbackStatusSource {
     const { minTimeout } = this.deps.retry;
     let firstTried = () => {};
     const tried = new Promise<void>((resolve) => (firstTried = resolve));
-    void pRetry(
-      async () => {
-        try {
-          await this.recover();
-        } catch (error) {
-          // p-retry gives up at once on a TypeError; reading the store back is always worth another try.
-          throw error instanceof TypeError ? new Error(error.message) : error;
-        } finally {
-          firstTried();
+    void pRetry(() => this.recover().finally(firstTried), {
+      retries: Number.POSITIVE_INFINITY,
+      minTimeout,
+      maxTimeout: Math.max(minTimeout, 30_000),
+      signal: this.lifetime.signal,
+      // The store being down is worth another try; a bug in reading it back is not.
+      shouldRetry: ({ error }) => error instanceof StoreUnavailable,
+      onFailedAttempt: ({ error }) => {
+        if (error instanceof StoreUnavailable) {
+          this.deps.log.error({ err: error.message }, "cannot read queued callbacks from the store; retrying");
         }
       },
-      {
-        retries: Number.POSITIVE_INFINITY,
-        minTimeout,
-        maxTimeout: Math.max(minTimeout, 30_000),
-        signal: this.lifetime.signal,
-        onFailedAttempt: ({ error }) =>
-          this.deps.log.error({ err: error.message }, "cannot read queued callbacks from the store; retrying"),
-      },
-    ).catch(() => {
-      // Only the relay closing ends the retries: there is nothing left to recover for.
+    }).catch((error: unknown) => {
+      if (this.lifetime.signal.aborted) return; // closing: nothing left to recover for
+      // Logged once. New events are still accepted (stored before WeCom hears back, so none is
+      // lost); those already queued stay pending in the store for the next start.
+      this.deps.log.error(
+        { err: error },
+        "a bug while reading the callback queue back; queued events wait for a restart",
+      );
+      this.recovered = true;
     });
     await tried;
   }
@@ -142,21 +144,10 @@ export class CallbackRelay implements CallbackStatusSource {
     }
     const eventId = eventIdOf(app.name, dedupeKey);
     const noReply = Promise.resolve(undefined);
-    const earlier = this.persisting.get(eventId);
-    if (earlier !== undefined) {
-      await earlier; // a failure there fails this copy too, and WeCom tries again
-      return { eventId, duplicate: true, reply: noReply };
-    }
-    // Registered before the first await, so a copy arriving meanwhile waits for this one.
-    const persisting = this.persistUnlessSeen(app, eventId, xml);
-    this.persisting.set(eventId, persisting);
-    let copies: readonly QueuedEvent[] | undefined;
-    try {
-      copies = await persisting;
-    } finally {
-      this.persisting.delete(eventId);
-    }
-    if (copies === undefined) return { eventId, duplicate: true, reply: noReply };
+    const first = !this.persisting.has(eventId);
+    // A failure fails every copy waiting for it too, and WeCom tries again.
+    const copies = await this.persisting.run(eventId, () => this.persistUnlessSeen(app, eventId, xml));
+    if (!first || copies === undefined) return { eventId, duplicate: true, reply: noReply };
     const lanes = this.lanes.get(app.name) ?? [];
     const reply = replyWithinMs === undefined ? noReply : (lanes[0]?.firstAnswerTo(eventId, replyWithinMs) ?? noReply);
     copies.forEach((copy, index) => lanes[index]?.push(copy));

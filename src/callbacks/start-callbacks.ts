@@ -1,11 +1,11 @@
-// The callback side, apart from the API listener: its own listener, store connection, relay
-// and metrics. Started once per process; a configuration reload does not touch it.
+// The callback side, apart from the API listener: its own listener, relay and metrics, on the
+// process's store. Started once per process; a configuration reload does not touch it.
 import type { Config } from "../config/load.js";
 import { listen, type Listener } from "../http/listener.js";
 import type { Logger } from "../log.js";
 import type { Registry } from "../metrics.js";
-import type { Store } from "../tokens/store.js";
-import { openStore } from "../tokens/stores/open-store.js";
+import type { Store } from "../store/store.js";
+import { openStore } from "../store/open-store.js";
 import { DEFAULT_RETRY, type RetrySettings } from "./delivery-lane.js";
 import { CALLBACK_TIMEOUTS, handleCallback } from "./listener.js";
 import { registerCallbackMetrics } from "./metrics.js";
@@ -47,7 +47,7 @@ export async function startCallbacks(
   const callbacks = config.callbacks;
   if (callbacks === undefined) throw new Error("the configuration has no callbacks section");
   const now = deps.now ?? Date.now;
-  const store = deps.store ?? openStore(config.store.url, now);
+  const store = deps.store ?? openStore(config.store.url, now, deps.log);
   // The pending gauge reads the relay, which needs the metrics first.
   const pendingSource = { pendingByApp: (): Map<string, number> => new Map() };
   const metrics = registerCallbackMetrics(deps.metrics, () => pendingSource.pendingByApp());

@@ -8,6 +8,8 @@ import { InvalidEgressProxy } from "../proxy/egress-proxy.js";
 import { createRuntime, type ProxyDeps, type Runtime } from "../server/create-proxy.js";
 import { startServer, type RunningServer } from "../server/lifecycle.js";
 import { reloadConfig } from "../server/reload.js";
+import { openStore } from "../store/open-store.js";
+import type { Store } from "../store/store.js";
 import { parseCliArgs } from "./args.js";
 
 async function main(): Promise<number> {
@@ -24,25 +26,29 @@ async function main(): Promise<number> {
   const config = loaded.config;
   const log = createLogger(logLevelFrom(config.log.level), await stdoutDestination(config.log.format));
   const metrics = createMetricsRegistry();
+  // One store for the process: tokens, access, tickets and callbacks share its connection.
+  const store = openStore(config.store.url, Date.now, log);
   // The callback listener starts first and lives apart from the runtime: reloads keep it.
   let callbacks: RunningCallbacks | undefined;
   if (config.callbacks !== undefined) {
     const { host, port } = config.callbacks.listen;
     try {
-      callbacks = await startCallbacks(config, { log, metrics });
+      callbacks = await startCallbacks(config, { log, metrics, store });
     } catch (error) {
       process.stderr.write(
         `wecom-proxy: cannot listen for callbacks on ${host}:${port} (${(error as NodeJS.ErrnoException).code ?? String(error)})\n`,
       );
+      await store.close();
       return 1;
     }
   }
-  const deps: ProxyDeps = { log, metrics, callbacks: callbacks?.relay };
+  const deps: ProxyDeps = { log, metrics, store, storeUrl: config.store.url, callbacks: callbacks?.relay };
   let runtime: Runtime;
   try {
     runtime = createRuntime(config, deps);
   } catch (error) {
     await callbacks?.close(0);
+    await store.close();
     if (!(error instanceof InvalidEgressProxy)) throw error;
     process.stderr.write(`wecom-proxy: ${error.message}\n`);
     return 2;
@@ -58,10 +64,12 @@ async function main(): Promise<number> {
     );
     await runtime.close();
     await callbacks?.close(0);
+    await store.close();
     return 1;
   }
   // Before the line that tells the world it listens: a signal sent on seeing it is handled.
-  handleSignals(running, callbacks, () => reloadConfig({ configFile: args.configFile, running, deps }), deps);
+  const reload = () => reloadConfig({ configFile: args.configFile, running, deps });
+  handleSignals(running, callbacks, reload, deps, store);
   log.info(
     {
       url: running.url,
@@ -81,6 +89,7 @@ function handleSignals(
   callbacks: RunningCallbacks | undefined,
   reload: () => void,
   { log }: ProxyDeps,
+  store: Store,
 ): void {
   let stopping = false;
   const stop = async (signal: string) => {
@@ -95,6 +104,7 @@ function handleSignals(
     const closing = Promise.all([running.close(graceMs), callbacks?.close(graceMs)]);
     log.info({ signal, graceMs }, "shutting down");
     await closing;
+    await store.close();
     log.info("stopped");
     log.flush();
     process.exit(0);

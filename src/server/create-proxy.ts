@@ -23,9 +23,10 @@ import { Routing } from "../routing/pick-agent.js";
 import { ClusterRefresh, refreshLockTtlMs } from "../tokens/cluster-refresh.js";
 import type { RefreshCoordinator } from "../tokens/refresh-coordinator.js";
 import { clusterRefreshMetrics } from "../tokens/refresh-metrics.js";
-import type { Store } from "../tokens/store.js";
+import type { Store } from "../store/store.js";
 import { TicketSource } from "../tickets/ticket-source.js";
-import { openStore } from "../tokens/stores/open-store.js";
+import { openStore } from "../store/open-store.js";
+import { TokenMemory } from "../tokens/token-memory.js";
 import { GETTOKEN_RETRY, TokenSource, type TokenSourceOptions } from "../tokens/token-source.js";
 import { gettoken } from "../wecom/gettoken.js";
 
@@ -33,8 +34,13 @@ export interface ProxyDeps {
   readonly log: Logger;
   /** The clock tokens expire by; tests move it. */
   readonly now?: () => number;
-  /** Overrides store.url (tests inject failing stores). */
+  /**
+   * The process's one store, opened where the process is composed and closed there too; it
+   * serves while store.url is `storeUrl` (a reload to another URL opens that one). Without
+   * `storeUrl` it overrides store.url whatever it says (tests inject failing stores).
+   */
   readonly store?: Store;
+  readonly storeUrl?: string;
   readonly tokenRetry?: TokenSourceOptions["retry"];
   /** The process's metrics; a configuration reload keeps the same registry. */
   readonly metrics?: Registry;
@@ -50,6 +56,10 @@ export interface Runtime {
   /** What requests and tokens record; does nothing with metrics.enabled: false. */
   readonly instruments: Instruments;
   readonly store: Store;
+  /** Whether this runtime opened `store` and closes it (the process's own store it does not). */
+  readonly ownsStore: boolean;
+  /** The token state that belongs to `store` and outlives the runtime. */
+  readonly tokenMemory: TokenMemory;
   readonly tokens: TokenSource;
   readonly upstream: Upstream;
   readonly forwarder: Forwarder;
@@ -68,12 +78,14 @@ export interface Runtime {
  * `previous`: the runtime this one replaces on a configuration reload. With the same
  * store.url, its store, cached tokens and token history carry over (no gettoken); its
  * remembered gettoken rejections do not (DESIGN §5). Metrics continue on the same registry.
+ * A reload to another store.url opens that store for the API; the callback relay keeps the
+ * process's store until the next restart, as it keeps its listener.
  * Throws InvalidEgressProxy when a proxy variable of the environment is not a URL.
  */
 export function createRuntime(config: Config, deps: ProxyDeps, previous?: Runtime): Runtime {
   const now = deps.now ?? Date.now;
-  const sameStore = previous !== undefined && previous.config.store.url === config.store.url;
-  const store = deps.store ?? (sameStore ? previous.store : openStore(config.store.url, now, deps.log));
+  const { store, ownsStore } = storeFor(config, deps, now, previous);
+  const tokenMemory = previous?.store === store ? previous.tokenMemory : new TokenMemory();
   const metrics = deps.metrics ?? previous?.metrics ?? createMetricsRegistry();
   const instruments = config.metrics.enabled ? proxyInstruments(metrics) : NO_INSTRUMENTS;
   const egress = egressProxyFor(config.upstream.url, config.upstream.proxy);
@@ -86,7 +98,7 @@ export function createRuntime(config: Config, deps: ProxyDeps, previous?: Runtim
     fetchToken: (agent, signal) => gettoken(upstream.getJson, agent.corpid, agent.secret, signal),
     coordinator: clusterRefreshFor(store, config, deps, metrics),
     observer: instruments.tokens,
-    inherit: sameStore ? previous.tokens : undefined,
+    memory: tokenMemory,
   });
   instruments.watchTokens(() =>
     [...config.agents.values()].map((agent) => [agent.name, tokens.status(agent).secondsLeft] as const),
@@ -104,6 +116,8 @@ export function createRuntime(config: Config, deps: ProxyDeps, previous?: Runtim
     metrics,
     instruments,
     store,
+    ownsStore,
+    tokenMemory,
     tokens,
     upstream,
     forwarder,
@@ -114,13 +128,29 @@ export function createRuntime(config: Config, deps: ProxyDeps, previous?: Runtim
     callbacks: deps.callbacks,
     async close() {
       release();
-      await store.close();
+      if (ownsStore) await store.close();
     },
     async retire(successor) {
       release();
-      if (successor.store !== store) await store.close();
+      if (ownsStore && successor.store !== store) await store.close();
     },
   };
+}
+
+/** The previous runtime's store on the same URL, else the process's, else one of its own. */
+function storeFor(
+  config: Config,
+  deps: ProxyDeps,
+  now: () => number,
+  previous: Runtime | undefined,
+): { store: Store; ownsStore: boolean } {
+  if (previous !== undefined && previous.config.store.url === config.store.url) {
+    return { store: previous.store, ownsStore: previous.ownsStore }; // passed on with the store
+  }
+  if (deps.store !== undefined && (deps.storeUrl === undefined || deps.storeUrl === config.store.url)) {
+    return { store: deps.store, ownsStore: false };
+  }
+  return { store: openStore(config.store.url, now, deps.log), ownsStore: true };
 }
 
 /** Replicas sharing a store (Redis) refresh under its lock; a store of one process needs none. */

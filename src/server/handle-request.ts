@@ -72,7 +72,7 @@ async function serve(rt: Runtime, req: IncomingMessage, res: ServerResponse, lin
   const { pick, body } = admitted;
   const ticket = ticketKindOf(pick.path, rawQuery);
   if (ticket !== undefined && pick.agent !== undefined) {
-    return answerLocally(res, line, await rt.tickets.answer(pick.agent, ticket, signal));
+    return answerLocally(res, line, await rt.tickets.answer(pick.agent, ticket, signal, requestLog(rt, line)));
   }
   const hasBody = req.headers["content-length"] !== undefined || req.headers["transfer-encoding"] !== undefined;
   const outgoing = runPasses(
@@ -90,7 +90,7 @@ async function serve(rt: Runtime, req: IncomingMessage, res: ServerResponse, lin
     forwarder: rt.instruments.enabled
       ? timedForwarder(rt.forwarder, (seconds) => rt.instruments.upstream(line.agent, seconds))
       : rt.forwarder,
-    tokens: rt.tokens,
+    tokens: pick.agent === undefined ? rt.tokens : rt.tokens.withLog(requestLog(rt, line)),
     agent: pick.agent,
     outgoing,
     req,
@@ -101,6 +101,9 @@ async function serve(rt: Runtime, req: IncomingMessage, res: ServerResponse, lin
   line.replayed = replayed;
   await sendAnswer(res, answer, ["X-Request-Id", line.reqId], signal);
 }
+
+/** Token, ticket and store logs of this request carry its id. */
+const requestLog = (rt: Runtime, line: AccessLine) => rt.log.child({ reqId: line.reqId });
 
 /**
  * Located, identified, authorized, its agent picked: the request may go. undefined when the

@@ -7,8 +7,8 @@ import type { AgentConfig } from "../config/load.js";
 import { StoreUnavailable } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { RefreshCoordinator, RefreshJob } from "./refresh-coordinator.js";
-import type { HeldLock, RefreshLock } from "./refresh-lock.js";
-import type { TokenLease } from "./token-source.js";
+import type { HeldLock, RefreshLock } from "../store/refresh-lock.js";
+import type { TokenLease } from "./token-lease.js";
 
 /** Why a refresh went ahead without the cluster lock. */
 export type FallbackReason = "store_unavailable" | "lock_wait_timeout";
@@ -91,20 +91,20 @@ export class ClusterRefresh implements RefreshCoordinator {
       const fresh = await job.fetch();
       await this.lock.announce(job.key).catch((error: unknown) => {
         // The waiters also re-read the store every pollMs; they only learn of it a little later.
-        this.options.log.warn({ agent: job.agent.name, err: describe(error) }, "could not announce a new token");
+        this.logOf(job).warn({ agent: job.agent.name, err: describe(error) }, "could not announce a new token");
       });
       return fresh;
     } finally {
       await held.release().catch((error: unknown) => {
         // The lock expires on its own; until then the others find the new token in the store.
-        this.options.log.warn({ agent: job.agent.name, err: describe(error) }, "could not release the refresh lock");
+        this.logOf(job).warn({ agent: job.agent.name, err: describe(error) }, "could not release the refresh lock");
       });
     }
   }
 
   private refreshedElsewhere(job: RefreshJob, stored: TokenLease, waitingSince: number): TokenLease {
     this.options.observer?.waited?.(job.agent, (performance.now() - waitingSince) / 1000);
-    this.options.log.debug({ agent: job.agent.name }, "another replica refreshed the token");
+    this.logOf(job).debug({ agent: job.agent.name }, "another replica refreshed the token");
     return stored;
   }
 
@@ -137,10 +137,14 @@ export class ClusterRefresh implements RefreshCoordinator {
     }
   }
 
+  private logOf(job: RefreshJob): Logger {
+    return job.log ?? this.options.log;
+  }
+
   /** The store is down (or the lock's holder vanished): this replica refreshes on its own. */
   private fallBack(job: RefreshJob, reason: FallbackReason): Promise<TokenLease> {
     this.options.observer?.fellBack?.(job.agent, reason);
-    this.options.log.warn(
+    this.logOf(job).warn(
       { agent: job.agent.name, reason },
       reason === "store_unavailable"
         ? "the token store is unavailable: refreshing the token without the cluster lock"

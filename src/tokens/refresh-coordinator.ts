@@ -2,12 +2,15 @@
 // The token source already runs this once per key at a time in its process (single flight);
 // a coordinator decides what else must hold for the fetch to happen.
 import type { AgentConfig } from "../config/load.js";
-import type { TokenLease } from "./token-source.js";
+import type { Logger } from "../log.js";
+import type { TokenLease } from "./token-lease.js";
 
 export interface RefreshJob {
   readonly agent: AgentConfig;
   /** The store key of the agent's token. */
   readonly key: string;
+  /** The log of whoever asked (a request's child logger); default: the coordinator's. */
+  readonly log?: Logger;
   /** Aborts when the token source closes. */
   readonly signal: AbortSignal;
   /** The stored lease if it is still acceptable (unexpired, not the one that failed). Throws StoreUnavailable. */

@@ -8,11 +8,14 @@ import type { Logger } from "../log.js";
 import { describeGettokenRejection } from "../wecom/errcodes.js";
 import { GettokenBusy, GettokenRejected, type FetchedToken } from "../wecom/gettoken.js";
 import { processLocal, type RefreshCoordinator } from "./refresh-coordinator.js";
-import { SingleFlight, abortable } from "./single-flight.js";
-import type { Store } from "./store.js";
+import type { RefusedTokens } from "./refused-tokens.js";
+import { refreshFrom, usableUntil } from "./lifetime.js";
+import { storedLease, type TokenLease } from "./token-lease.js";
+import { TokenMemory, type RefreshReason, type TokenHistory } from "./token-memory.js";
+import { SingleFlight, abortable } from "../single-flight.js";
+import type { Store } from "../store/store.js";
 
-/** forced: an operator asked for a new token (POST /-/tokens/NAME/refresh). */
-export type RefreshReason = "cold" | "expired" | "invalidated" | "forced";
+export type { RefreshReason, TokenLease };
 
 export type FetchToken = (agent: AgentConfig, signal: AbortSignal) => Promise<FetchedToken>;
 
@@ -25,14 +28,11 @@ export interface TokenObserver {
 }
 
 /** What /-/tokens shows of an agent: never the token. */
-export interface TokenStatus {
+export interface TokenStatus extends TokenHistory {
   readonly cached: boolean;
   readonly expiresAt: number | undefined;
   /** Seconds until `expiresAt`, by the token source's clock. */
   readonly secondsLeft: number | undefined;
-  readonly lastRefresh: { readonly at: number; readonly reason: RefreshReason } | undefined;
-  readonly lastError:
-    { readonly at: number; readonly errcode: number | undefined; readonly errmsg: string } | undefined;
 }
 
 export interface TokenSourceOptions {
@@ -48,46 +48,53 @@ export interface TokenSourceOptions {
   /** Who else must agree before WeCom is asked; default: this process alone. */
   readonly coordinator?: RefreshCoordinator;
   /**
-   * The source this one replaces (a configuration reload on the same store): its cached
-   * tokens and history carry over; its remembered gettoken rejections do not.
+   * Cached tokens, refusals and history, shared by every token source on the same store (a
+   * configuration reload); remembered gettoken rejections stay with each source. Default: new.
    */
-  readonly inherit?: TokenSource;
+  readonly memory?: TokenMemory;
 }
 
 /** p-retry settings for transient gettoken failures: 3 attempts, 300 ms then 600 ms apart. */
 export const GETTOKEN_RETRY = { retries: 2, minTimeout: 300 } as const;
 
-/** A token as handed out; (token, obtainedAt) identifies one fetch of it. */
-export interface TokenLease {
-  readonly token: string;
-  readonly obtainedAt: number;
-  readonly expiresAt: number;
+/** What a token source and the request-scoped views of it (withLog) share. */
+interface SourceState {
+  readonly memory: TokenMemory;
+  readonly flights: SingleFlight<TokenLease>;
+  readonly rejections: Map<string, { readonly error: CredentialsRejected; readonly until: number }>;
+  readonly lifetime: AbortController;
 }
 
-const sameLease = (a: TokenLease | undefined, b: TokenLease | undefined): boolean =>
-  a !== undefined && b !== undefined && a.token === b.token && a.obtainedAt === b.obtainedAt;
-
-/** Stop using a token this long before WeCom says it expires (at most; 10% of short lifetimes). */
-const SAFETY_MARGIN_MS = 5 * 60_000;
-
 export class TokenSource {
-  private readonly cache = new Map<string, TokenLease>();
-  private readonly flights = new SingleFlight<TokenLease>();
-  private readonly rejections = new Map<string, { readonly error: CredentialsRejected; readonly until: number }>();
-  /** The last lease WeCom refused per key: never handed out again. */
-  private readonly refused = new Map<string, TokenLease>();
-  private readonly lifetime = new AbortController();
-  private readonly history = new Map<string, Pick<TokenStatus, "lastRefresh" | "lastError">>();
+  private readonly cache: Map<string, TokenLease>;
+  private readonly flights: SingleFlight<TokenLease>;
+  private readonly rejections: SourceState["rejections"];
+  /** Token strings WeCom refused: not handed out again, whoever stored them. */
+  private readonly refused: RefusedTokens;
+  private readonly lifetime: AbortController;
+  private readonly history: Map<string, Partial<TokenHistory>>;
   private readonly now: () => number;
 
-  constructor(private readonly options: TokenSourceOptions) {
+  constructor(
+    private readonly options: TokenSourceOptions,
+    private readonly state: SourceState = {
+      memory: options.memory ?? new TokenMemory(),
+      flights: new SingleFlight(),
+      rejections: new Map(),
+      lifetime: new AbortController(),
+    },
+  ) {
     this.now = options.now ?? Date.now;
-    if (options.inherit !== undefined) {
-      // Shared, not copied: a fetch the old source finishes late is seen here too.
-      this.cache = options.inherit.cache;
-      this.refused = options.inherit.refused;
-      this.history = options.inherit.history;
-    }
+    ({ flights: this.flights, rejections: this.rejections, lifetime: this.lifetime } = state);
+    ({ leases: this.cache, refused: this.refused, history: this.history } = state.memory);
+  }
+
+  /**
+   * The same source, logging with `log` (a request's child logger): a gettoken this view
+   * starts is logged with the request id of the request that waited for it.
+   */
+  withLog(log: Logger): TokenSource {
+    return new TokenSource({ ...this.options, log }, this.state);
   }
 
   /** The agent's current token. Waiters may give up (signal); the shared gettoken goes on. */
@@ -105,18 +112,41 @@ export class TokenSource {
   }
 
   /**
-   * WeCom refused `failed`: a new token, unless the current one is already newer than the
-   * failed one, so N concurrent failures cause one gettoken.
+   * WeCom refused `failed`: a new token, unless the current one is already another string,
+   * so N concurrent failures cause one gettoken. Never `failed.token` again, unless this
+   * process fetched it anew after the refusal (refused-tokens.ts).
    */
   async refresh(agent: AgentConfig, failed: TokenLease, signal?: AbortSignal): Promise<TokenLease> {
     const key = tokenKey(agent);
     const cached = this.cache.get(key);
-    if (cached !== undefined && !sameLease(cached, failed) && this.isUsable(cached, key)) return cached;
-    this.refused.set(key, failed);
-    return abortable(
-      this.flights.run(key, () => this.obtain(agent, key, (entry) => this.isUsable(entry, key), "invalidated")),
-      signal,
-    );
+    this.refused.refuse(key, failed, cached);
+    if (cached !== undefined && this.isUsable(cached, key)) return cached;
+    const run = () =>
+      abortable(
+        this.flights.run(key, () => this.obtain(agent, key, (entry) => this.isUsable(entry, key), "invalidated")),
+        signal,
+      );
+    const fresh = await run();
+    // A fetch already under way when the refusal came in may bring back the refused string; the
+    // next one starts after it, so its answer counts.
+    return this.refused.isRefused(key, fresh.token) ? run() : fresh;
+  }
+
+  /**
+   * `call` with the agent's token and, when WeCom refused that token (`refused(result)`), once
+   * more with a fresh one: "refresh and try once", for forwarded requests and tickets alike.
+   */
+  async withToken<R>(
+    agent: AgentConfig,
+    call: (token: string) => Promise<R>,
+    refused: (result: R) => boolean,
+    signal?: AbortSignal,
+  ): Promise<{ readonly result: R; readonly replayed: boolean }> {
+    const lease = await this.get(agent, signal);
+    const first = await call(lease.token);
+    if (!refused(first)) return { result: first, replayed: false };
+    const fresh = await this.refresh(agent, lease, signal);
+    return { result: await call(fresh.token), replayed: true };
   }
 
   /** A new token now, whatever the cache holds; joins a fetch already under way. */
@@ -147,11 +177,11 @@ export class TokenSource {
   }
 
   private isUsable(entry: TokenLease, key: string): boolean {
-    return this.now() < usableUntil(entry) && !sameLease(this.refused.get(key), entry);
+    return this.now() < usableUntil(entry) && !this.refused.isRefused(key, entry.token);
   }
 
   private refreshAhead(agent: AgentConfig, key: string): void {
-    const fresh = (entry: TokenLease) => this.now() < refreshFrom(entry) && !sameLease(this.refused.get(key), entry);
+    const fresh = (entry: TokenLease) => this.now() < refreshFrom(entry) && !this.refused.isRefused(key, entry.token);
     this.flights
       .run(key, () => this.obtain(agent, key, fresh, "expired"))
       .catch((error: unknown) => {
@@ -173,9 +203,10 @@ export class TokenSource {
     return (this.options.coordinator ?? processLocal).obtain({
       agent,
       key,
+      log: this.options.log,
       signal: this.lifetime.signal,
       readStored: async () => {
-        const stored = asTokenLease(await this.options.store.get(key));
+        const stored = storedLease(await this.options.store.get(key));
         seen ||= stored !== undefined;
         if (stored === undefined || !acceptable(stored)) return undefined;
         this.cache.set(key, stored);
@@ -188,9 +219,11 @@ export class TokenSource {
   private async fetch(agent: AgentConfig, key: string, reason: RefreshReason): Promise<TokenLease> {
     const remembered = this.rejections.get(key);
     if (remembered !== undefined && this.now() < remembered.until) throw remembered.error;
+    const sent = this.refused.mark();
     const fetched = await this.gettokenWithRetries(agent, key);
     const obtainedAt = this.now();
     const entry = { token: fetched.token, obtainedAt, expiresAt: obtainedAt + fetched.expiresInSeconds * 1000 };
+    this.refused.fetched(key, entry, sent);
     this.cache.set(key, entry);
     this.remember(key, { lastRefresh: { at: obtainedAt, reason } });
     this.options.observer?.fetched?.(agent, reason);
@@ -250,8 +283,8 @@ export class TokenSource {
     this.options.log.warn({ agent: agent.name, attempt, errcode, err: errmsg }, "gettoken failed");
   }
 
-  private remember(key: string, event: Pick<TokenStatus, "lastRefresh"> | Pick<TokenStatus, "lastError">): void {
-    this.history.set(key, { ...this.history.get(key), ...event } as Pick<TokenStatus, "lastRefresh" | "lastError">);
+  private remember(key: string, event: Partial<TokenHistory>): void {
+    this.history.set(key, { ...this.history.get(key), ...event });
   }
 }
 
@@ -266,26 +299,6 @@ export function tokenKey(agent: Pick<AgentConfig, "corpid" | "secret">): string 
     tokenKeys.set(agent, key);
   }
   return key;
-}
-
-function marginOf(entry: TokenLease): number {
-  return Math.min(SAFETY_MARGIN_MS, (entry.expiresAt - entry.obtainedAt) / 10);
-}
-
-function usableUntil(entry: TokenLease): number {
-  return entry.expiresAt - marginOf(entry);
-}
-
-/** Past this, a request still gets the token while a fresh one is fetched in the background. */
-function refreshFrom(entry: TokenLease): number {
-  return entry.expiresAt - 2 * marginOf(entry);
-}
-
-function asTokenLease(value: unknown): TokenLease | undefined {
-  const entry = value as Partial<TokenLease> | undefined;
-  return typeof entry?.token === "string" && typeof entry.obtainedAt === "number" && typeof entry.expiresAt === "number"
-    ? (entry as TokenLease)
-    : undefined;
 }
 
 function asTransientFailure(agent: AgentConfig, error: unknown): Error {

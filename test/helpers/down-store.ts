@@ -1,5 +1,5 @@
 import { StoreUnavailable } from "../../src/errors.js";
-import type { Store } from "../../src/tokens/store.js";
+import type { Store } from "../../src/store/store.js";
 
 type Operation = "get" | "set" | "delete" | "entries" | "ping";
 const EVERY_OPERATION: readonly Operation[] = ["get", "set", "delete", "entries", "ping"];

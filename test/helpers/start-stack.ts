@@ -10,7 +10,7 @@ import { createMetricsRegistry } from "../../src/metrics.js";
 import { FakeWeCom, type FakeApp, type FakeWeComOptions } from "../../src/sandbox/fake-wecom.js";
 import { createRuntime, type ProxyDeps, type Runtime } from "../../src/server/create-proxy.js";
 import { startServer, type RunningServer } from "../../src/server/lifecycle.js";
-import type { Store } from "../../src/tokens/store.js";
+import type { Store } from "../../src/store/store.js";
 import { LogCapture } from "./log-capture.js";
 import { TestClock } from "./test-clock.js";
 

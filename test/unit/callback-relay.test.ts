@@ -8,8 +8,8 @@ import { CallbackRelay } from "../../src/callbacks/relay.js";
 import { loadConfigText, type CallbackAppConfig, type CallbacksConfig } from "../../src/config/load.js";
 import { StoreUnavailable } from "../../src/errors.js";
 import { createLogger } from "../../src/log.js";
-import type { Store } from "../../src/tokens/store.js";
-import { openStore } from "../../src/tokens/stores/open-store.js";
+import type { Store } from "../../src/store/store.js";
+import { openStore } from "../../src/store/open-store.js";
 import { LogCapture } from "../helpers/log-capture.js";
 
 const YAML = `
@@ -145,5 +145,53 @@ describe("a queued event another proxy on the same store settled meanwhile", () 
     await logs.waitFor((line) => line["msg"] === "a queued callback was settled elsewhere");
     expect(relay.status().get("notify")?.pending).toBe(0);
     expect(relay.status().get("notify")).toMatchObject({ delivered: 0, deadLettered: 0, lastDeliveryError: undefined });
+  });
+});
+
+describe("a bug on the relay's side", () => {
+  test("while delivering is logged once and the event dead-lettered, not retried", async () => {
+    const store = new GatedStore();
+    store.gateWrites = false;
+    const logs = new LogCapture();
+    const { relay, app } = await startRelay(store, logs);
+    const inner = store.get.bind(store);
+    let eventReads = 0;
+    store.get = async <T>(key: string): Promise<T | undefined> => {
+      // The first read is accept() asking whether the event was seen; the lane's load comes next.
+      if (key.startsWith("callback:event:") && ++eventReads > 1)
+        throw new RangeError("a bug in reading the event back");
+      return inner<T>(key);
+    };
+    await relay.accept(app, XML, "msgid:bug");
+    await logs.waitFor((line) => line["msg"] === "callback dead-lettered");
+    const bugs = logs
+      .lines()
+      .filter((line) => line["msg"] === "a bug while delivering a callback; the event is dead-lettered");
+    expect(bugs).toHaveLength(1);
+    expect(bugs[0]).toMatchObject({ level: 50, err: { type: "RangeError", stack: expect.any(String) } });
+    expect(logs.lines().filter((line) => line["msg"] === "callback delivery failed; will retry")).toEqual([]);
+    expect(relay.status().get("notify")).toMatchObject({
+      pending: 0,
+      deadLettered: 1,
+      lastDeliveryError: { error: "unexpected: a bug in reading the event back" },
+    });
+  });
+
+  test("while reading the queue back is logged once, and new events are still accepted", async () => {
+    const store = new GatedStore();
+    store.gateWrites = false;
+    let walks = 0;
+    store.entries = () => {
+      walks += 1;
+      throw new TypeError("a bug in walking the queue");
+    };
+    const logs = new LogCapture();
+    const { relay, app } = await startRelay(store, logs);
+    await logs.waitFor(
+      (line) => line["msg"] === "a bug while reading the callback queue back; queued events wait for a restart",
+    );
+    expect(walks).toBe(1);
+    expect(logs.lines().filter((line) => line["level"] === 50)).toHaveLength(1);
+    expect((await relay.accept(app, XML, "msgid:after")).duplicate).toBe(false);
   });
 });

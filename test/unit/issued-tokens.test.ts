@@ -1,7 +1,7 @@
 // Proxy-issued tokens: random, stored by hash, shared by every proxy on the same store.
 import { describe, expect, test } from "vitest";
 import { IssuedTokens, isProxyToken } from "../../src/access/issued-tokens.js";
-import { openStore } from "../../src/tokens/stores/open-store.js";
+import { openStore } from "../../src/store/open-store.js";
 import { TestClock } from "../helpers/test-clock.js";
 
 describe("IssuedTokens", () => {
@@ -36,5 +36,20 @@ describe("IssuedTokens", () => {
     expect(await tokens.lookup(`${token.slice(0, -1)}${token.endsWith("A") ? "B" : "A"}`)).toEqual({
       status: "unknown",
     });
+  });
+
+  test("a stored record that is not one is unknown, and a null client reads as none", async () => {
+    const store = openStore("memory://");
+    const { token } = await new IssuedTokens(store).issue({ agent: "notify", client: undefined, credential: "f1" });
+    const entries: Array<readonly [string, Record<string, unknown>]> = [];
+    for await (const entry of store.entries<Record<string, unknown>>("issued:")) entries.push(entry);
+    const [key, record] = entries[0]!;
+    await store.set(key, { ...record, client: null }, Date.now() + 60_000);
+    expect(await new IssuedTokens(store).lookup(token)).toEqual({
+      status: "valid",
+      binding: { agent: "notify", client: undefined, credential: "f1" },
+    });
+    await store.set(key, { ...record, expiresAt: "tomorrow" }, Date.now() + 60_000);
+    expect(await new IssuedTokens(store).lookup(token)).toEqual({ status: "unknown" });
   });
 });

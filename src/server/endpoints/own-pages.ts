@@ -6,7 +6,7 @@ import type { Secret } from "../../config/secret.js";
 import { MethodNotAllowed, NotFound, Unauthenticated } from "../../errors.js";
 import { bearerOf } from "../../http/bearer.js";
 import type { Registry } from "../../metrics.js";
-import type { Store } from "../../tokens/store.js";
+import type { Store } from "../../store/store.js";
 import { callbacksPage } from "./callbacks.js";
 import { healthy } from "./healthy.js";
 import { metrics } from "./metrics.js";

@@ -1,6 +1,6 @@
 // The store behind tokens, proxy-issued tokens, jsapi tickets and queued callback events: a
-// tiny key-value contract with absolute expiry, plus a walk over a key prefix. Adapters live
-// in stores/.
+// tiny key-value contract with absolute expiry, plus a walk over a key prefix. One per process,
+// opened where the process is composed; the adapters sit beside this file.
 import type { RefreshLock } from "./refresh-lock.js";
 
 export interface Store {

@@ -2,7 +2,7 @@
 // caller wait long: commands fail at once while Redis is down, every command is bounded in
 // time, and the client reconnects on its own in the background.
 import { createClient } from "@keyv/redis";
-import type { Logger } from "../../log.js";
+import type { Logger } from "../log.js";
 
 export type RedisClient = ReturnType<typeof createClient>;
 

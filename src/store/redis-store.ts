@@ -1,7 +1,7 @@
 // The Redis store (redis://, rediss:// for TLS): keyv's own Redis adapter over one connection,
 // plus the refresh lock that makes several replicas ask WeCom once.
 import KeyvRedis from "@keyv/redis";
-import type { Logger } from "../../log.js";
+import type { Logger } from "../log.js";
 import { KeyvStore } from "./keyv-store.js";
 import { RedisConnection } from "./redis-connection.js";
 import { RedisRefreshLock } from "./redis-refresh-lock.js";

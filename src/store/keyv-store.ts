@@ -1,7 +1,7 @@
 // Store over keyv, with errors surfaced rather than turned into misses.
 import Keyv, { type KeyvStoreAdapter } from "keyv";
-import { StoreUnavailable } from "../../errors.js";
-import type { Store } from "../store.js";
+import { StoreUnavailable } from "../errors.js";
+import type { Store } from "./store.js";
 
 const PING_KEY = "ping";
 const NAMESPACE = "wecom-proxy";
@@ -12,6 +12,9 @@ export interface KeyvStoreOptions {
   /** false when the adapter prefixes keys with the namespace itself (@keyv/redis does). */
   readonly useKeyPrefix?: boolean;
 }
+
+/** The clock keyv expires entries by; not injectable, so set() converts to it. */
+const keyvClock = Date.now;
 
 export class KeyvStore implements Store {
   private readonly keyv: Keyv;
@@ -59,8 +62,10 @@ export class KeyvStore implements Store {
         const key = this.options.useKeyPrefix === false ? String(rawKey) : unprefixed(String(rawKey));
         if (key === undefined || !key.startsWith(prefix)) continue;
         const data = await this.keyv.deserializeData<T>(raw as string);
-        // Expired entries are skipped, not deleted: keyv removes them on its own schedule.
-        if (data === undefined || (typeof data.expires === "number" && data.expires < Date.now())) continue;
+        // Expired entries are skipped, not deleted: keyv removes them on its own schedule. keyv's
+        // `expires` is by the wall clock (set() gave it a ttl), as is keyv's own check in get():
+        // judged by the injected clock here, entries() and get() would disagree.
+        if (data === undefined || (typeof data.expires === "number" && data.expires < keyvClock())) continue;
         yield [key, data.value as T];
       }
     } catch (error) {

@@ -1,8 +1,8 @@
 // The refresh lock in Redis: SET NX PX with an owner value, released only by its owner, and a
 // pub/sub channel that wakes the replicas waiting for the new token.
 import { randomUUID } from "node:crypto";
-import { StoreUnavailable } from "../../errors.js";
-import type { HeldLock, RefreshLock } from "../refresh-lock.js";
+import { StoreUnavailable } from "../errors.js";
+import type { HeldLock, RefreshLock } from "./refresh-lock.js";
 import { reasonOf, type RedisConnection } from "./redis-connection.js";
 
 const LOCK_PREFIX = "wecom-proxy:refresh-lock:";
