@@ -292,6 +292,16 @@ describe("a valid configuration, started with --host 127.0.0.1 --port 0 and stop
     expect(afterExit).toBe("ECONNREFUSED");
   });
 
+  test("warns that a memory:// store forgets proxy-issued tokens at each restart", () => {
+    const warning = cli?.stdout
+      .split("\n")
+      .filter((line) => line.startsWith("{"))
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .find((line) => String(line["msg"]).startsWith("proxy-issued wxp_ tokens live in memory://"));
+    expect(warning).toMatchObject({ level: 40, store: "memory://" });
+    expect(String(warning?.["msg"])).toContain("42001");
+  });
+
   test("never prints the secret, even at log level trace", () => {
     expect(`${cli?.stdout}${cli?.stderr}`).not.toContain(SECRET);
   });

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // argv → config → problems (one line each, no stack) or a running proxy; signals.
 import { startCallbacks, type RunningCallbacks } from "../callbacks/start-callbacks.js";
-import { loadConfigFile } from "../config/load.js";
-import { createLogger, logLevelFrom, stdoutDestination } from "../log.js";
+import { exposureProblems } from "../config/exposure.js";
+import { loadConfigFile, type Config } from "../config/load.js";
+import { createLogger, logLevelFrom, stdoutDestination, type Logger } from "../log.js";
 import { createMetricsRegistry } from "../metrics.js";
 import { InvalidEgressProxy } from "../proxy/egress-proxy.js";
 import { createRuntime, type ProxyDeps, type Runtime } from "../server/create-proxy.js";
@@ -22,6 +23,13 @@ async function main(): Promise<number> {
     return 2;
   }
   const config = loaded.config;
+  const host = args.host ?? config.listen.host;
+  const port = args.port ?? config.listen.port;
+  const exposed = exposureProblems(config, host);
+  if (exposed.length > 0) {
+    for (const problem of exposed) process.stderr.write(`wecom-proxy: ${problem}\n`);
+    return 2;
+  }
   const log = createLogger(logLevelFrom(config.log.level), stdoutDestination(config.log.format));
   const metrics = createMetricsRegistry();
   // The callback listener starts first and lives apart from the runtime: reloads keep it.
@@ -47,8 +55,6 @@ async function main(): Promise<number> {
     process.stderr.write(`wecom-proxy: ${error.message}\n`);
     return 2;
   }
-  const host = args.host ?? config.listen.host;
-  const port = args.port ?? config.listen.port;
   let running: RunningServer;
   try {
     running = await startServer(runtime, host, port);
@@ -61,7 +67,9 @@ async function main(): Promise<number> {
     return 1;
   }
   // Before the line that tells the world it listens: a signal sent on seeing it is handled.
-  handleSignals(running, callbacks, () => reloadConfig({ configFile: args.configFile, running, deps }), deps);
+  const reload = () =>
+    reloadConfig({ configFile: args.configFile, running, deps, check: (next) => exposureProblems(next, host) });
+  handleSignals(running, callbacks, reload, deps);
   log.info(
     {
       url: running.url,
@@ -72,7 +80,18 @@ async function main(): Promise<number> {
     },
     "listening",
   );
+  warnAboutMemoryStore(config, log);
   return -1; // keeps running
+}
+
+/** Legacy apps hold wxp_ tokens the store must remember; memory:// forgets them at each restart. */
+function warnAboutMemoryStore(config: Config, log: Logger): void {
+  if (config.store.url !== "memory://") return;
+  log.warn(
+    { store: config.store.url },
+    "proxy-issued wxp_ tokens live in memory:// and are forgotten at each restart: apps that got one " +
+      "from gettoken receive 42001 and must fetch a new one; use sqlite:// or redis:// to keep them",
+  );
 }
 
 /** SIGTERM/SIGINT: drain and exit 0; a second one ends the process at once. SIGHUP: reload. */

@@ -38,7 +38,12 @@ export interface ClientConfig {
 }
 
 export interface Config {
-  readonly listen: { readonly host: string; readonly port: number };
+  readonly listen: {
+    readonly host: string;
+    readonly port: number;
+    /** Serve a non-loopback listener with no clients: (exposure.ts refuses it otherwise). */
+    readonly allowUnauthenticated: boolean;
+  };
   readonly upstream: {
     readonly url: URL;
     readonly timeoutMs: number;
@@ -52,7 +57,11 @@ export interface Config {
   /** SIGTERM: how long in-flight requests may take to finish. */
   readonly shutdownGraceMs: number;
   /** Guards the /-/ pages other than healthy and ready, when set. */
-  readonly admin: { readonly key: Secret | undefined };
+  readonly admin: {
+    readonly key: Secret | undefined;
+    /** Serve the admin pages on a non-loopback listener with no key. */
+    readonly allowUnauthenticated: boolean;
+  };
   readonly agents: ReadonlyMap<string, AgentConfig>;
   /** Longest prefix first. */
   readonly routes: readonly RouteConfig[];
@@ -221,7 +230,7 @@ function build(file: FileConfig): Config {
     log: Object.freeze({ ...file.log }),
     metrics: Object.freeze({ ...file.metrics }),
     shutdownGraceMs: file.shutdownGraceMs,
-    admin: Object.freeze({ key: file.admin.key }),
+    admin: Object.freeze({ key: file.admin.key, allowUnauthenticated: file.admin.allowUnauthenticated }),
     agents,
     routes: routesOf("path"),
     mounts: routesOf("mount"),

@@ -145,7 +145,14 @@ const CallbacksSchema = z.strictObject({
 });
 
 const FileConfigBase = z.strictObject({
-  listen: z.strictObject({ host: z.string().min(1).default("127.0.0.1"), port: port.default(8080) }).prefault({}),
+  listen: z
+    .strictObject({
+      host: z.string().min(1).default("127.0.0.1"),
+      port: port.default(8080),
+      // Beyond loopback, no clients: is refused unless this says it is meant (exposure.ts).
+      allowUnauthenticated: bool.default(false),
+    })
+    .prefault({}),
   upstream: z
     .strictObject({
       url: httpUrl.default("https://qyapi.weixin.qq.com"),
@@ -160,7 +167,9 @@ const FileConfigBase = z.strictObject({
     .prefault({}),
   metrics: z.strictObject({ enabled: bool.default(true) }).prefault({}),
   shutdownGraceMs: nonnegativeInt.default(10000),
-  admin: z.strictObject({ key: secret("key").optional() }).prefault({}),
+  admin: z
+    .strictObject({ key: secret("key").optional(), allowUnauthenticated: bool.default(false) })
+    .prefault({}),
   corpid: z.string().min(1).optional(),
   agents: z.record(agentName, AgentSchema),
   routes: z.array(RouteSchema).default([]),
