@@ -1,5 +1,8 @@
 // store.url takes a Redis URL (DESIGN §3): accepted forms, and problems that never quote it.
 import { describe, expect, test } from "vitest";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadConfigFile, loadConfigText } from "../src/config/load.js";
 
@@ -25,6 +28,23 @@ describe("a Redis store URL", () => {
   test("takes its password from ${ENV}", () => {
     const loaded = load("redis://:${REDIS_PASSWORD}@redis:6379/1", { REDIS_PASSWORD: "from-the-environment" });
     expect(loaded.ok && loaded.config.store.url).toBe("redis://:from-the-environment@redis:6379/1");
+  });
+
+  test("takes its password from store.passwordFile (Docker secrets), percent-encoded into the URL", () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "wecom-proxy-store-password-"));
+    try {
+      writeFileSync(path.join(dir, "redis_password"), "p@ss/w#rd\n");
+      const text = `${agents}store: { url: "redis://redis:6379/0", passwordFile: redis_password }\n`;
+      const loaded = loadConfigText(text, { env: {}, baseDir: dir });
+      expect(loaded.ok && loaded.config.store.url).toBe("redis://:p%40ss%2Fw%23rd@redis:6379/0");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("refuses store.password with a store that is not Redis", () => {
+    const loaded = loadConfigText(`${agents}store: { url: "memory://", password: x }\n`, { env: {} });
+    expect(loaded.ok ? [] : loaded.problems).toEqual(["store.password: is for a redis:// or rediss:// store only"]);
   });
 
   test.each([

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // argv → config → problems (one line each, no stack) or a running proxy; signals.
+import { rmSync, writeFileSync } from "node:fs";
 import { startCallbacks, type RunningCallbacks } from "../callbacks/start-callbacks.js";
 import { exposureProblems } from "../config/exposure.js";
 import { loadConfigFile, type Config } from "../config/load.js";
@@ -15,11 +16,18 @@ async function main(): Promise<number> {
   const args = parseCliArgs(process.argv.slice(2), process.env);
   if (typeof args === "string") {
     process.stderr.write(`wecom-proxy: ${args}\n`);
-    return args.startsWith("usage:") ? 0 : 2;
+    return 2;
+  }
+  if ("info" in args) {
+    process.stdout.write(args.info);
+    return 0;
   }
   const loaded = loadConfigFile(args.configFile);
   if (!loaded.ok) {
     for (const problem of loaded.problems) process.stderr.write(`wecom-proxy: config ${args.configFile}: ${problem}\n`);
+    if (loaded.problems.some((problem) => problem.includes(": environment variable "))) {
+      process.stderr.write("wecom-proxy: no WeCom account at hand? `npm run sandbox` needs no variables\n");
+    }
     return 2;
   }
   const config = loaded.config;
@@ -69,7 +77,8 @@ async function main(): Promise<number> {
   // Before the line that tells the world it listens: a signal sent on seeing it is handled.
   const reload = () =>
     reloadConfig({ configFile: args.configFile, running, deps, check: (next) => exposureProblems(next, host) });
-  handleSignals(running, callbacks, reload, deps);
+  if (args.pidFile !== undefined) writePidFile(args.pidFile);
+  handleSignals(running, callbacks, reload, deps, args.pidFile);
   log.info(
     {
       url: running.url,
@@ -82,6 +91,11 @@ async function main(): Promise<number> {
   );
   warnAboutMemoryStore(config, log);
   return -1; // keeps running
+}
+
+/** The exact process to signal (`kill -HUP "$(cat FILE)"`), where pgrep would guess. */
+function writePidFile(file: string): void {
+  writeFileSync(file, `${process.pid}\n`);
 }
 
 /** Legacy apps hold wxp_ tokens the store must remember; memory:// forgets them at each restart. */
@@ -100,6 +114,7 @@ function handleSignals(
   callbacks: RunningCallbacks | undefined,
   reload: () => void,
   { log }: ProxyDeps,
+  pidFile: string | undefined,
 ): void {
   let stopping = false;
   const stop = async (signal: string) => {
@@ -114,6 +129,7 @@ function handleSignals(
     const closing = Promise.all([running.close(graceMs), callbacks?.close(graceMs)]);
     log.info({ signal, graceMs }, "shutting down");
     await closing;
+    if (pidFile !== undefined) rmSync(pidFile, { force: true });
     log.info("stopped");
     log.flush();
     process.exit(0);

@@ -225,7 +225,7 @@ function build(file: FileConfig): Config {
       timeoutMs: file.upstream.timeoutMs,
       proxy: file.upstream.proxy === undefined ? undefined : new URL(file.upstream.proxy),
     }),
-    store: Object.freeze({ ...file.store }),
+    store: Object.freeze({ url: storeUrlOf(file.store) }),
     limits: Object.freeze({ ...file.limits }),
     log: Object.freeze({ ...file.log }),
     metrics: Object.freeze({ ...file.metrics }),
@@ -239,6 +239,14 @@ function build(file: FileConfig): Config {
     acceptAgentSecrets: file.acceptAgentSecrets,
     callbacks: buildCallbacks(file),
   });
+}
+
+/** store.url with store.password (percent-encoded) in it, when one is given apart. */
+function storeUrlOf(store: FileConfig["store"]): string {
+  if (store.password === undefined) return store.url;
+  const url = new URL(store.url);
+  url.password = encodeURIComponent(store.password.reveal());
+  return url.href.replace(/\/$/, "");
 }
 
 function buildCallbacks(file: FileConfig): CallbacksConfig | undefined {

@@ -160,7 +160,17 @@ const FileConfigBase = z.strictObject({
       proxy: forwardProxyUrl.optional(),
     })
     .prefault({}),
-  store: z.strictObject({ url: storeUrl.default("sqlite://./data/tokens.sqlite") }).prefault({}),
+  store: z
+    .strictObject({
+      url: storeUrl.default("sqlite://./data/tokens.sqlite"),
+      // Redis's password apart from the URL, so that it can come from a file (passwordFile).
+      password: secret("password").optional(),
+    })
+    .refine((store) => store.password === undefined || /^rediss?:/.test(store.url), {
+      path: ["password"],
+      message: "is for a redis:// or rediss:// store only",
+    })
+    .prefault({}),
   limits: z.strictObject({ maxBodyBytes: positiveInt.default(26214400) }).prefault({}),
   log: z
     .strictObject({ level: z.enum(LOG_LEVELS).default("info"), format: z.enum(LOG_FORMATS).default("auto") })
@@ -279,7 +289,7 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export type LogFormat = (typeof LOG_FORMATS)[number];
 
 /** Fields that may instead be read from a file named by `<field>File` (Docker/Kubernetes secrets). */
-export const FILE_BACKED_FIELDS: readonly string[] = ["secret", "key", "token", "encodingAESKey"];
+export const FILE_BACKED_FIELDS: readonly string[] = ["secret", "key", "token", "encodingAESKey", "password"];
 
 /** One line per problem: "field.path: what is wrong". */
 export function describeIssues(error: z.ZodError): string[] {
