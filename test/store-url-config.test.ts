@@ -3,8 +3,7 @@ import { describe, expect, test } from "vitest";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { loadConfigFile, loadConfigText } from "../src/config/load.js";
+import { loadConfigText } from "../src/config/load.js";
 
 const agents = "corpid: wwcorp0001\nagents:\n  contacts: { secret: contacts-secret-value }\n";
 
@@ -64,17 +63,5 @@ describe("a Redis store URL", () => {
     const loaded = load("redis://:do-not-print-me@redis:6379/not-a-db");
     expect(loaded.ok).toBe(false);
     expect(JSON.stringify(loaded)).not.toContain("do-not-print-me");
-  });
-
-  test("the example configuration for replicas loads once its variables are set", () => {
-    const file = fileURLToPath(new URL("../config/wecom-proxy.replicas.yaml", import.meta.url));
-    const env = {
-      REDIS_PASSWORD: "pw",
-      WECOM_CORP_ID: "ww1",
-      WECOM_CONTACTS_SECRET: "a",
-      WECOM_NOTIFY_AGENTID: "1000002",
-    };
-    const loaded = loadConfigFile(file, { env: { ...env, WECOM_NOTIFY_SECRET: "b" } });
-    expect(loaded.ok ? loaded.config.store.url : loaded.problems).toBe("redis://:pw@redis:6379/0");
   });
 });
