@@ -321,14 +321,14 @@ describe("gettoken with clients", () => {
         clients.set("billing", { ...(clients.get("billing") as ClientConfig), key: new Secret("rotated-key") }),
     ],
     ["access control was turned off", undefined],
-  ])("a token whose key no longer counts gets 40014 (%s), so the SDK fetches a new one", async (_, change) => {
+  ])("a token whose key no longer counts gets 42001 (%s), so the SDK fetches a new one", async (_, change) => {
     const stack = await startLegacyStack({ clients: CLIENTS });
     const token = await stack.tokenFor(stack.keys.billing);
     expect(await admitWith(stack, stack.config.clients, token)).toMatchObject({ kind: "forward" });
     const clients = new Map(stack.config.clients);
     change?.(clients);
     const admission = await admitWith(stack, change === undefined ? undefined : clients, token);
-    expect(admission).toMatchObject({ kind: "answer", answer: { errcode: 40014 } });
+    expect(admission).toMatchObject({ kind: "answer", answer: { errcode: 42001 } });
   });
 
   test("a token obtained with an agent's secret stops counting when that secret changes", async () => {
@@ -339,7 +339,7 @@ describe("gettoken with clients", () => {
     const config = { ...stack.config, agents };
     const access = new Access(config, new Routing(config), new IssuedTokens(stack.runtime.store, stack.clock.now));
     const admission = await access.admit(admissionRequest(token));
-    expect(admission).toMatchObject({ kind: "answer", answer: { errcode: 40014 } });
+    expect(admission).toMatchObject({ kind: "answer", answer: { errcode: 42001 } });
   });
 });
 

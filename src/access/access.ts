@@ -6,7 +6,7 @@ import { Forbidden, Unauthenticated } from "../errors.js";
 import type { Routing } from "../routing/pick-agent.js";
 import { queryValue } from "../routing/request-target.js";
 import { bearerOf } from "../server/bearer.js";
-import { ACCESS_TOKEN_EXPIRED, GETTOKEN_PATH, INVALID_ACCESS_TOKEN } from "../wecom/errcodes.js";
+import { ACCESS_TOKEN_EXPIRED, GETTOKEN_PATH } from "../wecom/errcodes.js";
 import { errorAnswer, type LocalAnswer } from "../wecom/local-answer.js";
 import { agentSecretCaller, callerOf, type Caller } from "./caller.js";
 import { ClientDirectory } from "./client-directory.js";
@@ -105,9 +105,14 @@ export class Access {
       return refuse(ACCESS_TOKEN_EXPIRED, "access_token expired", "this proxy-issued token expired; call gettoken");
     }
     const holder = found.status === "valid" ? this.holderOf(found.binding) : undefined;
-    // A token the configuration no longer backs is unknown: the app's SDK fetches a new one.
+    // Unknown (never issued, revoked by a key rotation, forgotten by memory://) answers as
+    // expired: more SDKs fetch a new token on 42001 than on 40014 (DESIGN §6).
     if (holder === undefined) {
-      return refuse(INVALID_ACCESS_TOKEN, "invalid access_token", "this proxy-issued token is unknown; call gettoken");
+      return refuse(
+        ACCESS_TOKEN_EXPIRED,
+        "access_token expired",
+        "this proxy-issued token is unknown (revoked, or forgotten by a restart); call gettoken",
+      );
     }
     return holder;
   }
