@@ -289,7 +289,16 @@ describe("a valid configuration, started with --host 127.0.0.1 --port 0 and stop
 
   beforeAll(async () => {
     pidFile = path.join(dir, "wecom-proxy.pid");
-    const args = ["--config", writeConfig("ok.yaml", VALID), "--host", "127.0.0.1", "--port", "0", "--pid-file", pidFile];
+    const args = [
+      "--config",
+      writeConfig("ok.yaml", VALID),
+      "--host",
+      "127.0.0.1",
+      "--port",
+      "0",
+      "--pid-file",
+      pidFile,
+    ];
     cli = new Cli(args);
     listening = await cli.logLine("listening");
     const url = String(listening["url"]);

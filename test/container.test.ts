@@ -148,8 +148,10 @@ function loadWithSecrets(configFile: string, secrets: readonly string[], env: Re
 }
 
 const mountedConfig = (of: ComposeService) =>
-  of.volumes.find((entry) => entry.includes(":/etc/wecom-proxy/wecom-proxy.yaml"))?.split(":")[0]?.replace(/^\.\//, "") ??
-  "";
+  of.volumes
+    .find((entry) => entry.includes(":/etc/wecom-proxy/wecom-proxy.yaml"))
+    ?.split(":")[0]
+    ?.replace(/^\.\//, "") ?? "";
 const ENV = { WECOM_CORP_ID: "wwcompose0001", WECOM_NOTIFY_AGENTID: "1000002" };
 
 describe("docker-compose.yml", () => {

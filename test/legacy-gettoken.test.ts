@@ -213,7 +213,10 @@ describe("proxy-issued tokens live in the store", () => {
     const token = await stack.tokenFor(stack.secrets.contacts);
     await stack.restartProxy();
     const forgotten = await request(`${stack.proxyUrl}/cgi-bin/user/get?userid=zhangsan&access_token=${token}`);
-    expect(forgotten.json()).toMatchObject({ errcode: 42001, errmsg: expect.stringContaining("forgotten by a restart") });
+    expect(forgotten.json()).toMatchObject({
+      errcode: 42001,
+      errmsg: expect.stringContaining("forgotten by a restart"),
+    });
     const fresh = await stack.tokenFor(stack.secrets.contacts);
     const reply = await request(`${stack.proxyUrl}/cgi-bin/user/get?userid=zhangsan&access_token=${fresh}`);
     expect(reply.json()["errcode"]).toBe(0);

@@ -177,9 +177,7 @@ const FileConfigBase = z.strictObject({
     .prefault({}),
   metrics: z.strictObject({ enabled: bool.default(true) }).prefault({}),
   shutdownGraceMs: nonnegativeInt.default(10000),
-  admin: z
-    .strictObject({ key: secret("key").optional(), allowUnauthenticated: bool.default(false) })
-    .prefault({}),
+  admin: z.strictObject({ key: secret("key").optional(), allowUnauthenticated: bool.default(false) }).prefault({}),
   corpid: z.string().min(1).optional(),
   agents: z.record(agentName, AgentSchema),
   routes: z.array(RouteSchema).default([]),
