@@ -6,11 +6,11 @@ import { parseCidr, type Cidr } from "./cidr.js";
 import {
   FILE_BACKED_FIELDS,
   FileConfigSchema,
-  describeIssues,
   type FileConfig,
   type LogFormat,
   type LogLevel,
 } from "./schema.js";
+import { describeIssues } from "./problems.js";
 import type { Secret } from "./secret.js";
 
 export interface AgentConfig {
@@ -137,7 +137,7 @@ export function loadConfigText(text: string, options: LoadOptions = {}): LoadRes
   if (!parsed.success) {
     // A field whose ${VAR} is unset is already reported; its emptiness would only repeat it.
     const reported = new Set(problems.map(fieldOf));
-    problems.push(...describeIssues(parsed.error).filter((line) => !reported.has(fieldOf(line))));
+    problems.push(...describeIssues(parsed.error, FileConfigSchema, FILE_BACKED_FIELDS).filter((line) => !reported.has(fieldOf(line))));
   }
   if (problems.length > 0 || !parsed.success) return { ok: false, problems };
   return { ok: true, config: build(parsed.data) };
@@ -145,19 +145,36 @@ export function loadConfigText(text: string, options: LoadOptions = {}): LoadRes
 
 const fieldOf = (problem: string): string => problem.slice(0, problem.indexOf(": "));
 
-/** Replaces ${NAME} in every string scalar; an unset NAME is a problem at that field. */
+/** ${NAME}, ${NAME:-default} (unset or empty) and ${NAME-default} (unset), as the shell reads them. */
+const REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}/g;
+
+/**
+ * Replaces ${NAME} in every string scalar; an unset NAME without a default is a problem at that
+ * field. A value that is one reference with a default and comes out empty is left out, so
+ * `key: ${ADMIN_KEY:-}` makes an optional setting depend on the environment.
+ */
 function interpolate(value: unknown, at: (string | number)[], env: NodeJS.ProcessEnv, problems: string[]): unknown {
   if (typeof value === "string") {
-    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
+    let defaulted = false;
+    const replaced = value.replace(REFERENCE, (_, name: string, operator?: string, fallback?: string) => {
       const found = env[name];
+      const useDefault = operator === ":-" ? found === undefined || found === "" : found === undefined;
+      if (operator !== undefined && useDefault) {
+        defaulted = true;
+        return fallback ?? "";
+      }
       if (found === undefined) problems.push(`${at.join(".")}: environment variable ${name} is not set`);
       return found ?? "";
     });
+    const whole = value.replace(REFERENCE, "") === "";
+    return defaulted && whole && replaced === "" ? undefined : replaced;
   }
   if (Array.isArray(value)) return value.map((item, index) => interpolate(item, [...at, index], env, problems));
   if (value !== null && typeof value === "object") {
     return Object.fromEntries(
-      Object.entries(value).map(([key, item]) => [key, interpolate(item, [...at, key], env, problems)]),
+      Object.entries(value)
+        .map(([key, item]) => [key, interpolate(item, [...at, key], env, problems)])
+        .filter(([, item]) => item !== undefined),
     );
   }
   return value;

@@ -288,16 +288,3 @@ export type LogFormat = (typeof LOG_FORMATS)[number];
 
 /** Fields that may instead be read from a file named by `<field>File` (Docker/Kubernetes secrets). */
 export const FILE_BACKED_FIELDS: readonly string[] = ["secret", "key", "token", "encodingAESKey", "password"];
-
-/** One line per problem: "field.path: what is wrong". */
-export function describeIssues(error: z.ZodError): string[] {
-  return error.issues.flatMap((issue) => {
-    const at = issue.path.map(String);
-    if (issue.code === "unrecognized_keys") {
-      return issue.keys.map((key) => `${[...at, key].join(".")}: unknown key`);
-    }
-    const missing =
-      issue.code === "invalid_type" && issue.input === undefined && issue.message.startsWith("Invalid input");
-    return [`${at.join(".") || "(top level)"}: ${missing ? "is required" : issue.message}`];
-  });
-}
