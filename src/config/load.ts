@@ -3,13 +3,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { parseDocument } from "yaml";
 import { parseCidr, type Cidr } from "./cidr.js";
-import {
-  FILE_BACKED_FIELDS,
-  FileConfigSchema,
-  type FileConfig,
-  type LogFormat,
-  type LogLevel,
-} from "./schema.js";
+import { FILE_BACKED_FIELDS, FileConfigSchema, type FileConfig, type LogFormat, type LogLevel } from "./schema.js";
 import { describeIssues } from "./problems.js";
 import type { Secret } from "./secret.js";
 
@@ -137,7 +131,11 @@ export function loadConfigText(text: string, options: LoadOptions = {}): LoadRes
   if (!parsed.success) {
     // A field whose ${VAR} is unset is already reported; its emptiness would only repeat it.
     const reported = new Set(problems.map(fieldOf));
-    problems.push(...describeIssues(parsed.error, FileConfigSchema, FILE_BACKED_FIELDS).filter((line) => !reported.has(fieldOf(line))));
+    problems.push(
+      ...describeIssues(parsed.error, FileConfigSchema, FILE_BACKED_FIELDS).filter(
+        (line) => !reported.has(fieldOf(line)),
+      ),
+    );
   }
   if (problems.length > 0 || !parsed.success) return { ok: false, problems };
   return { ok: true, config: build(parsed.data) };
