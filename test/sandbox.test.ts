@@ -5,7 +5,7 @@ import type { AddressInfo } from "node:net";
 import { promisify } from "node:util";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import { FakeWeCom } from "../src/sandbox/fake-wecom.js";
-import { getJson } from "./helpers/http.js";
+import { getJson, request } from "./helpers/http.js";
 import { TestClock } from "./helpers/test-clock.js";
 
 const sh = promisify(execFile);
@@ -80,6 +80,66 @@ describe("the fake WeCom keeps WeCom's rules", () => {
     });
     expect((await gettoken("corpid=wwfake&corpsecret=fake-secret")).errcode).toBe(-1);
     expect(await getJson(`${wecom.url}/sandbox/stats`)).toMatchObject({ gettoken: 2 });
+  });
+});
+
+describe("the fake WeCom answers every API path the way WeCom does", () => {
+  const app = { corpid: "wwfake", secret: "fake-secret", agentid: 1000002 };
+  let wecom: FakeWeCom;
+  let token = "";
+  const call = (path: string) => request(`${wecom.url}${path}${path.includes("?") ? "&" : "?"}access_token=${token}`);
+
+  beforeEach(async () => {
+    wecom = new FakeWeCom({ apps: [app] });
+    await wecom.listen();
+    token = String(
+      (await getJson(`${wecom.url}/cgi-bin/gettoken?corpid=wwfake&corpsecret=fake-secret`))["access_token"],
+    );
+  });
+  afterEach(() => wecom.close());
+
+  test("agent/get describes the token's app, as SDKs expect when they connect", async () => {
+    const reply = await call("/cgi-bin/agent/get?agentid=1000002");
+    expect(reply.status).toBe(200);
+    expect(reply.json()).toMatchObject({
+      errcode: 0,
+      agentid: 1000002,
+      name: expect.any(String),
+      allow_userinfos: { user: expect.any(Array) },
+      close: 0,
+    });
+    expect((await call("/cgi-bin/agent/get?agentid=1000009")).json()["errcode"]).toBe(301002);
+  });
+
+  test("agent/list lists the token's app", async () => {
+    expect((await call("/cgi-bin/agent/list")).json()).toMatchObject({
+      errcode: 0,
+      agentlist: [{ agentid: 1000002, name: expect.any(String) }],
+    });
+  });
+
+  test("a documented API it does not model answers success, never HTTP 404", async () => {
+    for (const path of ["/cgi-bin/checkin/getcheckindata", "/cgi-bin/user/simplelist?department_id=1"]) {
+      const reply = await call(path);
+      expect(reply.status, path).toBe(200);
+      expect(reply.json()["errcode"], path).toBe(0);
+    }
+    expect((await call("/cgi-bin/user/simplelist?department_id=1")).json()["userlist"]).toContainEqual(
+      expect.objectContaining({ userid: "zhangsan" }),
+    );
+  });
+
+  test("an unknown /cgi-bin/ path is HTTP 200 with 48001, after the token check", async () => {
+    const reply = await call("/cgi-bin/no/such/api");
+    expect(reply.status).toBe(200);
+    expect(reply.json()).toMatchObject({ errcode: 48001, errmsg: expect.stringMatching(/^api unauthorized, hint: /) });
+    expect((await request(`${wecom.url}/cgi-bin/no/such/api`)).json()["errcode"]).toBe(41001);
+  });
+
+  test("a path outside /cgi-bin/ is the web server's HTML 404 page", async () => {
+    const reply = await request(`${wecom.url}/not-an-api`);
+    expect(reply.status).toBe(404);
+    expect(reply.headers["content-type"]).toBe("text/html");
   });
 });
 
