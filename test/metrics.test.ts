@@ -25,6 +25,22 @@ describe("/-/metrics after known traffic", () => {
     expect(requests(samples, { agent: "none", client: "none", status: "400", errcode: "proxy" })).toBe(1);
   });
 
+  test("leaves the proxy's own pages out of the request count, and logs them at debug unless they fail", async ({
+    stack,
+  }) => {
+    for (const page of ["/-/healthy", "/-/ready", "/-/tokens", "/-/nope"]) await request(`${stack.proxyUrl}${page}`);
+    const samples = await scrape(stack);
+    expect(samples.filter((sample) => sample.name === "wecom_proxy_requests_total")).toEqual([]);
+    const levels = stack.logs.requests().map((line) => [String(line["url"]), line["level"]]);
+    expect(levels).toEqual([
+      ["/-/healthy", 20],
+      ["/-/ready", 20],
+      ["/-/tokens", 20],
+      ["/-/nope", 30],
+      ["/-/metrics", 20],
+    ]);
+  });
+
   test("counts a replay, the refresh that caused it and every gettoken call", async ({ stack }) => {
     await getJson(`${stack.proxyUrl}/cgi-bin/user/get?userid=zhangsan`);
     stack.sandbox.invalidateTokens();

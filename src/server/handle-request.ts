@@ -29,6 +29,8 @@ interface AccessLine {
   errcode?: number | undefined;
   replayed?: boolean;
   ms?: number;
+  /** A /-/ page: kept out of the request metrics, logged at debug unless it failed. */
+  ownPage?: true;
 }
 
 /** nginx's convention for "the client closed the connection first". */
@@ -54,8 +56,11 @@ async function handle(rt: Runtime, req: IncomingMessage, res: ServerResponse): P
     if (error instanceof ProxyError) line.errcode = error.errcode;
   } finally {
     line.ms = Math.round((performance.now() - started) * 10) / 10;
-    rt.log.info(line, "request");
-    rt.instruments.request(line, line.ms / 1000);
+    if (line.ownPage === true) logOwnPage(rt, line);
+    else {
+      rt.log.info(line, "request");
+      rt.instruments.request(line, line.ms / 1000);
+    }
   }
 }
 
@@ -63,6 +68,7 @@ async function serve(rt: Runtime, req: IncomingMessage, res: ServerResponse, lin
   const { rawPath, rawQuery } = splitTarget(req.url ?? "/");
   const path = normalizePath(rawPath);
   if (path.startsWith("/-/")) {
+    line.ownPage = true;
     res.setHeader("x-request-id", line.reqId);
     return serveOwnPage(path, req, res, rt);
   }
@@ -117,6 +123,12 @@ async function serve(rt: Runtime, req: IncomingMessage, res: ServerResponse, lin
   line.errcode = answer.errcode;
   line.replayed = replayed;
   await sendAnswer(res, answer, ["X-Request-Id", line.reqId], signal);
+}
+
+/** A health check every 15 s would be 5,760 info lines a day; a refused one still shows. */
+function logOwnPage(rt: Runtime, line: AccessLine): void {
+  if ((line.status ?? 0) >= 400) rt.log.info(line, "request");
+  else rt.log.debug(line, "request");
 }
 
 /** An answer the proxy makes in WeCom's format: HTTP 200, errcode in the body. */
