@@ -25,7 +25,7 @@ export function describeIssues(
   return error.issues.flatMap((issue) => {
     const at = issue.path.map(String);
     if (issue.code === "unrecognized_keys") {
-      const known = knownKeys(schema as unknown as Walkable, at, fileBackedFields);
+      const known = knownKeys(schema, at, fileBackedFields);
       return issue.keys.map((key) => `${[...at, key].join(".")}: unknown key${suggestion(key, known)}`);
     }
     return [`${at.join(".") || "(top level)"}: ${plainMessage(issue)}`];
@@ -65,7 +65,13 @@ function plainMessage(issue: z.core.$ZodIssue): string {
           : `must be at most ${String(issue.maximum)}`;
       }
       return `must have at most ${String(issue.maximum)}`;
-    default:
+    case "custom":
+    case "invalid_element":
+    case "invalid_format":
+    case "invalid_key":
+    case "invalid_union":
+    case "not_multiple_of":
+    case "unrecognized_keys":
       return "is not valid here";
   }
 }
