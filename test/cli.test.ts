@@ -12,7 +12,7 @@ import { request, type Reply } from "./helpers/http.js";
 
 const MAIN = fileURLToPath(new URL("../dist/src/cli/main.js", import.meta.url));
 /** Every wait is bounded: a hung process fails its test instead of the whole run. */
-const WAIT_MS = 8_000;
+const WAIT_MS = 15_000;
 const SECRET = "cli-test-secret-5c1d8e0b7a";
 
 interface Exit {
