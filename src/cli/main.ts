@@ -38,7 +38,7 @@ async function main(): Promise<number> {
     for (const problem of exposed) process.stderr.write(`wecom-proxy: ${problem}\n`);
     return 2;
   }
-  const log = createLogger(logLevelFrom(config.log.level), stdoutDestination(config.log.format));
+  const log = createLogger(logLevelFrom(config.log.level), await stdoutDestination(config.log.format));
   const metrics = createMetricsRegistry();
   // The callback listener starts first and lives apart from the runtime: reloads keep it.
   let callbacks: RunningCallbacks | undefined;

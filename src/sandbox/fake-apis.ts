@@ -2,7 +2,6 @@
 // an API path with HTTP 404, and SDKs call some of these when they connect (the Satori adapter
 // stays offline without agent/get), so each documented API gets a plausible success.
 import { API_UNAUTHORIZED, NOT_THE_TOKENS_AGENT } from "../wecom/errcodes.js";
-import type { FakeApp } from "./fake-wecom.js";
 
 /** An answer: errcode and extra fields, the way answerJson sends them. */
 export interface FakeAnswer {
@@ -12,7 +11,8 @@ export interface FakeAnswer {
 }
 
 export interface FakeCall {
-  readonly app: FakeApp;
+  /** The token's application (fake-wecom.ts's FakeApp; only its agentid matters here). */
+  readonly app: { readonly agentid?: number | undefined };
   readonly url: URL;
   readonly users: ReadonlyMap<string, { readonly name: string; readonly department: readonly number[] }>;
 }

@@ -96,7 +96,7 @@ async function main(): Promise<void> {
   const wecomPort = portOption(values, "wecom-port", Number(loaded.config.upstream.url.port || 18080));
   const wecomUrl = await onPort("the fake WeCom", "wecom-port", wecomPort, () => wecom.listen(wecomPort));
   let config: Config = { ...loaded.config, upstream: { ...loaded.config.upstream, url: new URL(wecomUrl) } };
-  const log = createLogger(logLevelFrom(config.log.level), stdoutDestination(config.log.format));
+  const log = createLogger(logLevelFrom(config.log.level), await stdoutDestination(config.log.format));
   const metrics = createMetricsRegistry();
   let target: PrintTarget | undefined;
   let callbacks: RunningCallbacks | undefined;
