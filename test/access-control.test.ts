@@ -321,7 +321,7 @@ describe("gettoken with clients", () => {
         clients.set("billing", { ...(clients.get("billing") as ClientConfig), key: new Secret("rotated-key") }),
     ],
     ["access control was turned off", undefined],
-  ])("a token whose key no longer counts gets 40014 (%s), so the SDK fetches a new one", async (_, change) => {
+  ])("a token whose key no longer counts gets 42001 (%s), so the SDK fetches a new one", async (_, change) => {
     const stack = await startLegacyStack({ clients: CLIENTS });
     const token = await stack.tokenFor(stack.keys.billing);
     expect(await admitWith(stack, stack.config.clients, token)).toMatchObject({
@@ -331,7 +331,7 @@ describe("gettoken with clients", () => {
     const clients = new Map(stack.config.clients);
     change?.(clients);
     const admission = await admitWith(stack, change === undefined ? undefined : clients, token);
-    expect(admission).toMatchObject({ kind: "answer", answer: { errcode: 40014 } });
+    expect(admission).toMatchObject({ kind: "answer", answer: { errcode: 42001 } });
   });
 
   test("a token obtained with an agent's secret stops counting when that secret changes", async () => {
@@ -341,7 +341,7 @@ describe("gettoken with clients", () => {
     agents.set("notify", { ...(agents.get("notify") as AgentConfig), secret: new Secret("rotated-secret") });
     const config = { ...stack.config, agents };
     const admission = await identifyWith(config, stack, token);
-    expect(admission).toMatchObject({ kind: "answer", answer: { errcode: 40014 } });
+    expect(admission).toMatchObject({ kind: "answer", answer: { errcode: 42001 } });
   });
 });
 

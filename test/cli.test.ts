@@ -1,6 +1,6 @@
 // DESIGN §2: the command line, over real processes. Needs `npm run build` (npm test runs it first).
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -12,7 +12,7 @@ import { request, type Reply } from "./helpers/http.js";
 
 const MAIN = fileURLToPath(new URL("../dist/src/cli/main.js", import.meta.url));
 /** Every wait is bounded: a hung process fails its test instead of the whole run. */
-const WAIT_MS = 8_000;
+const WAIT_MS = 15_000;
 const SECRET = "cli-test-secret-5c1d8e0b7a";
 
 interface Exit {
@@ -173,12 +173,16 @@ routes:
   });
 
   test("is reported one line per problem, each naming its field", () => {
-    const fields = run.stderrLines.map((line) => {
+    const fields = run.stderrLines.slice(0, -1).map((line) => {
       expect(line.startsWith(configPrefix(file)), line).toBe(true);
       const problem = line.slice(configPrefix(file).length);
       return problem.slice(0, problem.indexOf(": "));
     });
     expect(fields.sort()).toEqual(["agnets", "corpid", "listen.port", "routes.0.agent", "upstream.url"]);
+  });
+
+  test("with an unset variable, ends with one line pointing at the sandbox", () => {
+    expect(run.stderrLines.at(-1)).toMatch(/^wecom-proxy: .*`npm run sandbox`/);
   });
 
   test("is reported without a stack trace", () => {
@@ -190,7 +194,35 @@ routes:
   });
 });
 
-describe.concurrent("command-line flags and the config file's name", () => {
+describe("command-line flags and the config file's name", () => {
+  test("--help prints the options, the environment, the default config and where the docs are, on stdout", async () => {
+    const run = await runToExit(["--help"]);
+    expect(run.exit.code).toBe(0);
+    expect(run.stderr).toBe("");
+    for (const text of ["--config", "--host", "--port", "--pid-file", "--version", "WECOM_PROXY_CONFIG", "LOG_LEVEL"]) {
+      expect(run.stdout).toContain(text);
+    }
+    expect(run.stdout).toContain("config/wecom-proxy.yaml");
+    expect(run.stdout).toContain("npm run sandbox");
+    const docs = /^docs: (.+)$/m.exec(run.stdout)?.[1] ?? "";
+    expect(existsSync(docs), `${docs} exists`).toBe(true);
+    const lines = run.stdout.split("\n").filter((line) => !line.startsWith("docs: "));
+    expect(Math.max(...lines.map((line) => line.length))).toBeLessThanOrEqual(100);
+  });
+
+  test("--version prints the package's version on stdout", async () => {
+    const run = await runToExit(["--version"]);
+    expect(run.exit.code).toBe(0);
+    expect(run.stdout).toMatch(/^wecom-proxy \d+\.\d+\.\d+\n$/);
+  });
+
+  test("a $WECOM_PROXY_PORT that is no port is a one-line error naming it", async () => {
+    const file = writeConfig("env-port.yaml", VALID);
+    const run = await runToExit(["--config", file], { env: cliEnv({ WECOM_PROXY_PORT: "http" }) });
+    expect(run.exit.code).toBe(2);
+    expect(run.stderrLines).toEqual(['wecom-proxy: $WECOM_PROXY_PORT: "http" is not a port number']);
+  });
+
   test("--port abc is a one-line error and a non-zero exit", async () => {
     const file = writeConfig("port-abc.yaml", VALID);
     const run = await runToExit(["--config", file, "--host", "127.0.0.1", "--port", "abc"]);
@@ -253,13 +285,26 @@ describe("a valid configuration, started with --host 127.0.0.1 --port 0 and stop
   let healthy: Reply;
   let exit: Exit;
   let afterExit: unknown;
+  let pidFile = "";
 
   beforeAll(async () => {
-    cli = new Cli(["--config", writeConfig("ok.yaml", VALID), "--host", "127.0.0.1", "--port", "0"]);
+    pidFile = path.join(dir, "wecom-proxy.pid");
+    const args = [
+      "--config",
+      writeConfig("ok.yaml", VALID),
+      "--host",
+      "127.0.0.1",
+      "--port",
+      "0",
+      "--pid-file",
+      pidFile,
+    ];
+    cli = new Cli(args);
     listening = await cli.logLine("listening");
     const url = String(listening["url"]);
     healthy = await within(request(`${url}/-/healthy`), "GET /-/healthy");
-    cli.signal("SIGTERM");
+    // The pid file names exactly this process: SIGTERM goes to the pid it holds.
+    process.kill(Number(readFileSync(pidFile, "utf8").trim()), "SIGTERM");
     exit = await cli.exited();
     afterExit = await within(
       request(`${url}/-/healthy`).then(
@@ -288,8 +333,22 @@ describe("a valid configuration, started with --host 127.0.0.1 --port 0 and stop
     expect(exit).toEqual({ code: 0, signal: null });
   });
 
+  test("removes its --pid-file when it stops", () => {
+    expect(existsSync(pidFile)).toBe(false);
+  });
+
   test("no longer accepts connections once it has exited", () => {
     expect(afterExit).toBe("ECONNREFUSED");
+  });
+
+  test("warns that a memory:// store forgets proxy-issued tokens at each restart", () => {
+    const warning = cli?.stdout
+      .split("\n")
+      .filter((line) => line.startsWith("{"))
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .find((line) => String(line["msg"]).startsWith("proxy-issued wxp_ tokens live in memory://"));
+    expect(warning).toMatchObject({ level: 40, store: "memory://" });
+    expect(String(warning?.["msg"])).toContain("42001");
   });
 
   test("never prints the secret, even at log level trace", () => {

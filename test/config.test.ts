@@ -356,7 +356,7 @@ describe("the loaded config", () => {
       mounts: config.mounts,
       defaultAgent: config.defaultAgent,
     }).toEqual({
-      listen: { host: "127.0.0.1", port: 8080 },
+      listen: { host: "127.0.0.1", port: 8080, allowUnauthenticated: false },
       upstream: { url: "https://qyapi.weixin.qq.com/", timeoutMs: 15000, proxy: undefined },
       store: { url: "sqlite://./data/tokens.sqlite" },
       limits: { maxBodyBytes: 26214400 },
@@ -469,5 +469,55 @@ describe("Secret", () => {
 
   test("spreading it copies nothing", () => {
     expect(JSON.stringify({ ...secret })).toBe("{}");
+  });
+});
+
+describe("niceties", () => {
+  test("a misspelt key gets a suggestion from the keys its place takes", () => {
+    expect(problemsOf(`${VALID}agnets: {}\n`)).toEqual(["agnets: unknown key (did you mean agents?)"]);
+    expect(problemsOf(`${VALID}listen: { hots: 0.0.0.0 }\n`)).toEqual([
+      "listen.hots: unknown key (did you mean host?)",
+    ]);
+    const agentTypo = "corpid: ww1\nagents:\n  contacts: { secret: s, agentdi: 1000002 }\n";
+    expect(problemsOf(agentTypo)).toEqual(["agents.contacts.agentdi: unknown key (did you mean agentid?)"]);
+    const fileTypo = "corpid: ww1\nagents:\n  contacts: { secretFiel: /run/secrets/x }\n";
+    expect(problemsOf(fileTypo)).toContainEqual("agents.contacts.secretFiel: unknown key (did you mean secretFile?)");
+  });
+
+  test("a key like no other gets no suggestion", () => {
+    expect(problemsOf(`${VALID}frobnicate: 1\n`)).toEqual(["frobnicate: unknown key"]);
+  });
+
+  test("type problems are told in plain words, never zod's", () => {
+    const problems = problemsOf(`${VALID}upstream: { timeoutMs: soon }\nmetrics: { enabled: maybe }\nroutes: {}\n`);
+    expect(problems).toEqual([
+      "upstream.timeoutMs: must be a number",
+      "metrics.enabled: must be true or false",
+      "routes: must be a list",
+    ]);
+    expect(problemsOf(`${VALID}log: { level: loud }\n`)).toEqual([
+      "log.level: must be one of fatal, error, warn, info, debug, trace, silent",
+    ]);
+    expect(problemsOf(`${VALID}limits: { maxBodyBytes: 0 }\n`)).toEqual(["limits.maxBodyBytes: must be more than 0"]);
+    expect(problemsOf(`${VALID}listen: { port: 1.5 }\n`)).toEqual(["listen.port: must be a whole number"]);
+  });
+
+  test("${VAR:-default} takes the default when VAR is unset or empty, ${VAR-default} only when unset", () => {
+    const yaml = `${VALID}listen: { host: "\${HOST:-127.0.0.1}", port: "\${PORT-8081}" }\n`;
+    expect(configOf(yaml).listen).toMatchObject({ host: "127.0.0.1", port: 8081 });
+    expect(configOf(yaml, { env: { HOST: "", PORT: "9000" } }).listen).toMatchObject({ host: "127.0.0.1", port: 9000 });
+    expect(configOf(yaml, { env: { HOST: "::1" } }).listen.host).toBe("::1");
+  });
+
+  test("an optional setting that is only ${VAR:-} is left out when VAR is unset", () => {
+    const yaml = `${VALID}admin:\n  key: \${WECOM_PROXY_ADMIN_KEY:-}   # optional\n`;
+    expect(configOf(yaml).admin.key).toBeUndefined();
+    expect(configOf(yaml, { env: { WECOM_PROXY_ADMIN_KEY: "k-123" } }).admin.key?.reveal()).toBe("k-123");
+  });
+
+  test("a plain ${VAR} that is unset is still a problem", () => {
+    expect(problemsOf(`${VALID}admin: { key: "\${WECOM_PROXY_ADMIN_KEY}" }\n`)).toEqual([
+      "admin.key: environment variable WECOM_PROXY_ADMIN_KEY is not set",
+    ]);
   });
 });

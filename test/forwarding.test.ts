@@ -1,3 +1,4 @@
+import { NOT_AN_API_PAGE } from "../src/sandbox/fake-apis.js";
 import { describe, expect } from "vitest";
 import { getJson, request } from "./helpers/http.js";
 import { startStack, test, WEBHOOK_KEY } from "./helpers/start-stack.js";
@@ -154,10 +155,10 @@ describe("what goes to WeCom", () => {
 
 describe("what comes back", () => {
   test("WeCom's status, headers and body reach the client unchanged", async ({ stack }) => {
-    const reply = await request(`${stack.proxyUrl}/cgi-bin/no/such/api`, { headers: { "x-wecom-agent": "notify" } });
+    const reply = await request(`${stack.proxyUrl}/not-an-api`, { headers: { "x-wecom-agent": "notify" } });
     expect(reply.status).toBe(404);
-    expect(reply.json()).toEqual({ errcode: 404, errmsg: "sandbox: no such API" });
-    expect(reply.headers["content-type"]).toBe("application/json; charset=UTF-8");
+    expect(reply.body.toString()).toBe(NOT_AN_API_PAGE);
+    expect(reply.headers["content-type"]).toBe("text/html");
     expect(reply.headers["x-request-id"]).toMatch(/^[0-9a-f-]{36}$/);
   });
 

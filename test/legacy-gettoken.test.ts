@@ -92,10 +92,21 @@ describe("gettoken through the proxy (no clients)", () => {
     expect(stack.logs.requests().at(-1)).toMatchObject({ agent: "notify" });
   });
 
-  test("through a mount, only that agent's secret is accepted", async () => {
+  test("through a mount, only that agent's secret is accepted, and the hint names both agents", async () => {
     const stack = await startLegacyStack();
     const reply = await stack.gettoken(CORP_A, stack.secrets.contacts, { base: "/apps/notify" });
     expect(reply.json()["errcode"]).toBe(40001);
+    expect(String(reply.json()["errmsg"])).toContain(
+      'hint: [wecom-proxy: the mount or X-WeCom-Agent chose agent "notify", and this corpsecret is agent "contacts"\'s',
+    );
+    expect(reply.body.toString()).not.toContain(stack.secrets.contacts);
+  });
+
+  test("a secret that is no agent's gets the plain hint, naming no agent", async () => {
+    const stack = await startLegacyStack();
+    const reply = await stack.gettoken(CORP_A, "no-agent-has-this-secret", { base: "/apps/notify" });
+    expect(reply.json()["errcode"]).toBe(40001);
+    expect(String(reply.json()["errmsg"])).toContain("corpsecret is not the secret of an agent of this corpid");
   });
 
   test("an agent's secret works with its own corpid only", async () => {
@@ -135,11 +146,11 @@ describe("gettoken errors are WeCom's", () => {
 });
 
 describe("proxy-issued tokens expire and fail like WeCom's", () => {
-  test("an unknown wxp_ token gets 40014 with HTTP 200 and never reaches WeCom", async () => {
+  test("an unknown wxp_ token gets 42001 (expired) with HTTP 200, so SDKs fetch a new one, and never reaches WeCom", async () => {
     const stack = await startLegacyStack();
     const reply = await request(`${stack.proxyUrl}/cgi-bin/user/get?userid=zhangsan&access_token=wxp_forged`);
     expect(reply.status).toBe(200);
-    expect(reply.json()).toEqual({ errcode: 40014, errmsg: expect.stringMatching(/^invalid access_token, hint: /) });
+    expect(reply.json()).toEqual({ errcode: 42001, errmsg: expect.stringMatching(/^access_token expired, hint: /) });
     expect(stack.sandbox.received).toHaveLength(0);
   });
 
@@ -194,6 +205,20 @@ describe("proxy-issued tokens live in the store", () => {
     const token = await stack.tokenFor(stack.secrets.contacts);
     await stack.restartProxy();
     const reply = await request(`${stack.proxyUrl}/cgi-bin/user/get?userid=zhangsan&access_token=${token}`);
+    expect(reply.json()["errcode"]).toBe(0);
+  });
+
+  test("a token a memory:// store forgot at a restart gets 42001, and gettoken works again", async () => {
+    const stack = await startLegacyStack({ configure: (config) => (config["store"] = { url: "memory://" }) });
+    const token = await stack.tokenFor(stack.secrets.contacts);
+    await stack.restartProxy();
+    const forgotten = await request(`${stack.proxyUrl}/cgi-bin/user/get?userid=zhangsan&access_token=${token}`);
+    expect(forgotten.json()).toMatchObject({
+      errcode: 42001,
+      errmsg: expect.stringContaining("forgotten by a restart"),
+    });
+    const fresh = await stack.tokenFor(stack.secrets.contacts);
+    const reply = await request(`${stack.proxyUrl}/cgi-bin/user/get?userid=zhangsan&access_token=${fresh}`);
     expect(reply.json()["errcode"]).toBe(0);
   });
 

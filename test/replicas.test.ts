@@ -157,7 +157,7 @@ describe.skipIf(REDIS_SERVER === undefined)("several replicas on one Redis", () 
     expect(sent["errcode"]).toBe(0);
     expect(sandbox.requestsTo("/cgi-bin/message/send").at(-1)?.rawQuery).not.toContain("wxp_");
     const unknown = await getJson(`${b.url}/cgi-bin/user/get?userid=lisi&access_token=wxp_${"x".repeat(43)}`);
-    expect(unknown["errcode"]).toBe(40014);
+    expect(unknown["errcode"]).toBe(42001);
   });
 
   test("300 concurrent cold requests over three replicas make one gettoken per agent", async () => {

@@ -1,7 +1,9 @@
 // store.url takes a Redis URL (DESIGN §3): accepted forms, and problems that never quote it.
 import { describe, expect, test } from "vitest";
-import { fileURLToPath } from "node:url";
-import { loadConfigFile, loadConfigText } from "../src/config/load.js";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { loadConfigText } from "../src/config/load.js";
 
 const agents = "corpid: wwcorp0001\nagents:\n  contacts: { secret: contacts-secret-value }\n";
 
@@ -27,6 +29,23 @@ describe("a Redis store URL", () => {
     expect(loaded.ok && loaded.config.store.url).toBe("redis://:from-the-environment@redis:6379/1");
   });
 
+  test("takes its password from store.passwordFile (Docker secrets), percent-encoded into the URL", () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "wecom-proxy-store-password-"));
+    try {
+      writeFileSync(path.join(dir, "redis_password"), "p@ss/w#rd\n");
+      const text = `${agents}store: { url: "redis://redis:6379/0", passwordFile: redis_password }\n`;
+      const loaded = loadConfigText(text, { env: {}, baseDir: dir });
+      expect(loaded.ok && loaded.config.store.url).toBe("redis://:p%40ss%2Fw%23rd@redis:6379/0");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("refuses store.password with a store that is not Redis", () => {
+    const loaded = loadConfigText(`${agents}store: { url: "memory://", password: x }\n`, { env: {} });
+    expect(loaded.ok ? [] : loaded.problems).toEqual(["store.password: is for a redis:// or rediss:// store only"]);
+  });
+
   test.each([
     "redis://",
     "redis:/redis:6379",
@@ -44,17 +63,5 @@ describe("a Redis store URL", () => {
     const loaded = load("redis://:do-not-print-me@redis:6379/not-a-db");
     expect(loaded.ok).toBe(false);
     expect(JSON.stringify(loaded)).not.toContain("do-not-print-me");
-  });
-
-  test("the example configuration for replicas loads once its variables are set", () => {
-    const file = fileURLToPath(new URL("../config/wecom-proxy.replicas.yaml", import.meta.url));
-    const env = {
-      REDIS_PASSWORD: "pw",
-      WECOM_CORP_ID: "ww1",
-      WECOM_CONTACTS_SECRET: "a",
-      WECOM_NOTIFY_AGENTID: "1000002",
-    };
-    const loaded = loadConfigFile(file, { env: { ...env, WECOM_NOTIFY_SECRET: "b" } });
-    expect(loaded.ok ? loaded.config.store.url : loaded.problems).toBe("redis://:pw@redis:6379/0");
   });
 });

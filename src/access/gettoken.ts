@@ -48,7 +48,7 @@ export async function answerGettoken(
   }
   const grant = grantFor(context, corpid, secret, request.explicitAgent);
   if (grant === undefined || grant.agent.corpid !== corpid) {
-    return refuse(INVALID_CREDENTIAL, "invalid credential", credentialHint(context));
+    return refuse(INVALID_CREDENTIAL, "invalid credential", credentialHint(context, secret, request.explicitAgent));
   }
   const issued = await context.issued.issue({
     agent: grant.agent.name,
@@ -80,7 +80,18 @@ function grantFor(
   return agent === undefined ? undefined : { agent, client: undefined };
 }
 
-function credentialHint(context: GettokenContext): string {
+function credentialHint(context: GettokenContext, secret: string, explicit: AgentConfig | undefined): string {
+  const agentSecretsAccepted = context.directory === undefined || context.config.acceptAgentSecrets;
+  if (explicit !== undefined && agentSecretsAccepted) {
+    // The usual slip: an app's base URL (mount) or X-WeCom-Agent names one agent, its secret another's.
+    const owner = [...context.config.agents.values()].find((agent) => agent.secret.matches(secret));
+    if (owner !== undefined && owner !== explicit) {
+      return (
+        `the mount or X-WeCom-Agent chose agent "${explicit.name}", and this corpsecret is agent ` +
+        `"${owner.name}"'s: present ${explicit.name}'s secret, or call gettoken without that mount or header`
+      );
+    }
+  }
   if (context.directory === undefined) return "corpsecret is not the secret of an agent of this corpid";
   return context.config.acceptAgentSecrets
     ? "corpsecret is neither a client key nor the secret of an agent of this corpid"

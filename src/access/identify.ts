@@ -6,7 +6,7 @@ import type { Config } from "../config/load.js";
 import { bearerOf } from "../http/bearer.js";
 import { queryValue } from "../http/request-target.js";
 import { explicitAgentOf, type Located } from "../routing/locate.js";
-import { ACCESS_TOKEN_EXPIRED, GETTOKEN_PATH, INVALID_ACCESS_TOKEN } from "../wecom/errcodes.js";
+import { ACCESS_TOKEN_EXPIRED, GETTOKEN_PATH } from "../wecom/errcodes.js";
 import { errorAnswer, type LocalAnswer } from "../wecom/local-answer.js";
 import type { BearerClient, Identity, TokenHolder } from "./authorize.js";
 import { agentSecretCaller, callerOf } from "./caller.js";
@@ -79,9 +79,14 @@ export class Identifier {
       return refuse(ACCESS_TOKEN_EXPIRED, "access_token expired", "this proxy-issued token expired; call gettoken");
     }
     const holder = found.status === "valid" ? this.holderOf(found.binding) : undefined;
-    // A token the configuration no longer backs is unknown: the app's SDK fetches a new one.
+    // Unknown (never issued, revoked by a key rotation, forgotten by memory://) answers as
+    // expired: more SDKs fetch a new token on 42001 than on 40014 (DESIGN §6).
     if (holder === undefined) {
-      return refuse(INVALID_ACCESS_TOKEN, "invalid access_token", "this proxy-issued token is unknown; call gettoken");
+      return refuse(
+        ACCESS_TOKEN_EXPIRED,
+        "access_token expired",
+        "this proxy-issued token is unknown (revoked, or forgotten by a restart); call gettoken",
+      );
     }
     return { kind: "holder", ...holder };
   }

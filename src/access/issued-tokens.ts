@@ -13,7 +13,7 @@ export const PROXY_TOKEN_PREFIX = "wxp_";
 /** 256 random bits; "wxp_" + 43 base64url characters, far below WeCom's 512-byte limit. */
 const RANDOM_BYTES = 32;
 
-/** How long an expired token is still recognised as expired (42001) rather than unknown (40014). */
+/** How long an expired token's record is kept (both expired and unknown tokens get 42001). */
 const EXPIRED_MEMORY_MS = TOKEN_LIFETIME_SECONDS * 1000;
 
 /** Tokens in use are remembered in memory up to this many, so most requests skip the store. */

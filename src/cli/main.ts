@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // argv → config → problems (one line each, no stack) or a running proxy; signals.
+import { rmSync, writeFileSync } from "node:fs";
 import { startCallbacks, type RunningCallbacks } from "../callbacks/start-callbacks.js";
-import { loadConfigFile } from "../config/load.js";
-import { createLogger, logLevelFrom, stdoutDestination } from "../log.js";
+import { exposureProblems } from "../config/exposure.js";
+import { loadConfigFile, type Config } from "../config/load.js";
+import { createLogger, logLevelFrom, stdoutDestination, type Logger } from "../log.js";
 import { createMetricsRegistry } from "../metrics.js";
 import { InvalidEgressProxy } from "../proxy/egress-proxy.js";
 import { createRuntime, type ProxyDeps, type Runtime } from "../server/create-proxy.js";
@@ -16,14 +18,28 @@ async function main(): Promise<number> {
   const args = parseCliArgs(process.argv.slice(2), process.env);
   if (typeof args === "string") {
     process.stderr.write(`wecom-proxy: ${args}\n`);
-    return args.startsWith("usage:") ? 0 : 2;
+    return 2;
+  }
+  if ("info" in args) {
+    process.stdout.write(args.info);
+    return 0;
   }
   const loaded = loadConfigFile(args.configFile);
   if (!loaded.ok) {
     for (const problem of loaded.problems) process.stderr.write(`wecom-proxy: config ${args.configFile}: ${problem}\n`);
+    if (loaded.problems.some((problem) => problem.includes(": environment variable "))) {
+      process.stderr.write("wecom-proxy: no WeCom account at hand? `npm run sandbox` needs no variables\n");
+    }
     return 2;
   }
   const config = loaded.config;
+  const host = args.host ?? config.listen.host;
+  const port = args.port ?? config.listen.port;
+  const exposed = exposureProblems(config, host);
+  if (exposed.length > 0) {
+    for (const problem of exposed) process.stderr.write(`wecom-proxy: ${problem}\n`);
+    return 2;
+  }
   const log = createLogger(logLevelFrom(config.log.level), await stdoutDestination(config.log.format));
   const metrics = createMetricsRegistry();
   // One store for the process: tokens, access, tickets and callbacks share its connection.
@@ -53,8 +69,6 @@ async function main(): Promise<number> {
     process.stderr.write(`wecom-proxy: ${error.message}\n`);
     return 2;
   }
-  const host = args.host ?? config.listen.host;
-  const port = args.port ?? config.listen.port;
   let running: RunningServer;
   try {
     running = await startServer(runtime, host, port);
@@ -68,8 +82,10 @@ async function main(): Promise<number> {
     return 1;
   }
   // Before the line that tells the world it listens: a signal sent on seeing it is handled.
-  const reload = () => reloadConfig({ configFile: args.configFile, running, deps });
-  handleSignals(running, callbacks, reload, deps, store);
+  const reload = () =>
+    reloadConfig({ configFile: args.configFile, running, deps, check: (next) => exposureProblems(next, host) });
+  if (args.pidFile !== undefined) writePidFile(args.pidFile);
+  handleSignals(running, callbacks, reload, deps, store, args.pidFile);
   log.info(
     {
       url: running.url,
@@ -80,7 +96,23 @@ async function main(): Promise<number> {
     },
     "listening",
   );
+  warnAboutMemoryStore(config, log);
   return -1; // keeps running
+}
+
+/** The exact process to signal (`kill -HUP "$(cat FILE)"`), where pgrep would guess. */
+function writePidFile(file: string): void {
+  writeFileSync(file, `${process.pid}\n`);
+}
+
+/** Legacy apps hold wxp_ tokens the store must remember; memory:// forgets them at each restart. */
+function warnAboutMemoryStore(config: Config, log: Logger): void {
+  if (config.store.url !== "memory://") return;
+  log.warn(
+    { store: config.store.url },
+    "proxy-issued wxp_ tokens live in memory:// and are forgotten at each restart: apps that got one " +
+      "from gettoken receive 42001 and must fetch a new one; use sqlite:// or redis:// to keep them",
+  );
 }
 
 /** SIGTERM/SIGINT: drain and exit 0; a second one ends the process at once. SIGHUP: reload. */
@@ -90,6 +122,7 @@ function handleSignals(
   reload: () => void,
   { log }: ProxyDeps,
   store: Store,
+  pidFile: string | undefined,
 ): void {
   let stopping = false;
   const stop = async (signal: string) => {
@@ -105,6 +138,7 @@ function handleSignals(
     log.info({ signal, graceMs }, "shutting down");
     await closing;
     await store.close();
+    if (pidFile !== undefined) rmSync(pidFile, { force: true });
     log.info("stopped");
     log.flush();
     process.exit(0);

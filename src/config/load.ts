@@ -3,14 +3,8 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { parseDocument } from "yaml";
 import { parseCidr, type Cidr } from "./cidr.js";
-import {
-  FILE_BACKED_FIELDS,
-  FileConfigSchema,
-  describeIssues,
-  type FileConfig,
-  type LogFormat,
-  type LogLevel,
-} from "./schema.js";
+import { FILE_BACKED_FIELDS, FileConfigSchema, type FileConfig, type LogFormat, type LogLevel } from "./schema.js";
+import { describeIssues } from "./problems.js";
 import type { Secret } from "./secret.js";
 
 export interface AgentConfig {
@@ -38,7 +32,12 @@ export interface ClientConfig {
 }
 
 export interface Config {
-  readonly listen: { readonly host: string; readonly port: number };
+  readonly listen: {
+    readonly host: string;
+    readonly port: number;
+    /** Serve a non-loopback listener with no clients: (exposure.ts refuses it otherwise). */
+    readonly allowUnauthenticated: boolean;
+  };
   readonly upstream: {
     readonly url: URL;
     readonly timeoutMs: number;
@@ -52,7 +51,11 @@ export interface Config {
   /** SIGTERM: how long in-flight requests may take to finish. */
   readonly shutdownGraceMs: number;
   /** Guards the /-/ pages other than healthy and ready, when set. */
-  readonly admin: { readonly key: Secret | undefined };
+  readonly admin: {
+    readonly key: Secret | undefined;
+    /** Serve the admin pages on a non-loopback listener with no key. */
+    readonly allowUnauthenticated: boolean;
+  };
   readonly agents: ReadonlyMap<string, AgentConfig>;
   /** Longest prefix first. */
   readonly routes: readonly RouteConfig[];
@@ -128,7 +131,11 @@ export function loadConfigText(text: string, options: LoadOptions = {}): LoadRes
   if (!parsed.success) {
     // A field whose ${VAR} is unset is already reported; its emptiness would only repeat it.
     const reported = new Set(problems.map(fieldOf));
-    problems.push(...describeIssues(parsed.error).filter((line) => !reported.has(fieldOf(line))));
+    problems.push(
+      ...describeIssues(parsed.error, FileConfigSchema, FILE_BACKED_FIELDS).filter(
+        (line) => !reported.has(fieldOf(line)),
+      ),
+    );
   }
   if (problems.length > 0 || !parsed.success) return { ok: false, problems };
   return { ok: true, config: build(parsed.data) };
@@ -136,19 +143,36 @@ export function loadConfigText(text: string, options: LoadOptions = {}): LoadRes
 
 const fieldOf = (problem: string): string => problem.slice(0, problem.indexOf(": "));
 
-/** Replaces ${NAME} in every string scalar; an unset NAME is a problem at that field. */
+/** ${NAME}, ${NAME:-default} (unset or empty) and ${NAME-default} (unset), as the shell reads them. */
+const REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}/g;
+
+/**
+ * Replaces ${NAME} in every string scalar; an unset NAME without a default is a problem at that
+ * field. A value that is one reference with a default and comes out empty is left out, so
+ * `key: ${ADMIN_KEY:-}` makes an optional setting depend on the environment.
+ */
 function interpolate(value: unknown, at: (string | number)[], env: NodeJS.ProcessEnv, problems: string[]): unknown {
   if (typeof value === "string") {
-    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
+    let defaulted = false;
+    const replaced = value.replace(REFERENCE, (_, name: string, operator?: string, fallback?: string) => {
       const found = env[name];
+      const useDefault = operator === ":-" ? found === undefined || found === "" : found === undefined;
+      if (operator !== undefined && useDefault) {
+        defaulted = true;
+        return fallback ?? "";
+      }
       if (found === undefined) problems.push(`${at.join(".")}: environment variable ${name} is not set`);
       return found ?? "";
     });
+    const whole = value.replace(REFERENCE, "") === "";
+    return defaulted && whole && replaced === "" ? undefined : replaced;
   }
   if (Array.isArray(value)) return value.map((item, index) => interpolate(item, [...at, index], env, problems));
   if (value !== null && typeof value === "object") {
     return Object.fromEntries(
-      Object.entries(value).map(([key, item]) => [key, interpolate(item, [...at, key], env, problems)]),
+      Object.entries(value)
+        .map(([key, item]) => [key, interpolate(item, [...at, key], env, problems)])
+        .filter(([, item]) => item !== undefined),
     );
   }
   return value;
@@ -216,12 +240,12 @@ function build(file: FileConfig): Config {
       timeoutMs: file.upstream.timeoutMs,
       proxy: file.upstream.proxy === undefined ? undefined : new URL(file.upstream.proxy),
     }),
-    store: Object.freeze({ ...file.store }),
+    store: Object.freeze({ url: storeUrlOf(file.store) }),
     limits: Object.freeze({ ...file.limits }),
     log: Object.freeze({ ...file.log }),
     metrics: Object.freeze({ ...file.metrics }),
     shutdownGraceMs: file.shutdownGraceMs,
-    admin: Object.freeze({ key: file.admin.key }),
+    admin: Object.freeze({ key: file.admin.key, allowUnauthenticated: file.admin.allowUnauthenticated }),
     agents,
     routes: routesOf("path"),
     mounts: routesOf("mount"),
@@ -230,6 +254,14 @@ function build(file: FileConfig): Config {
     acceptAgentSecrets: file.acceptAgentSecrets,
     callbacks: buildCallbacks(file),
   });
+}
+
+/** store.url with store.password (percent-encoded) in it, when one is given apart. */
+function storeUrlOf(store: FileConfig["store"]): string {
+  if (store.password === undefined) return store.url;
+  const url = new URL(store.url);
+  url.password = encodeURIComponent(store.password.reveal());
+  return url.href.replace(/\/$/, "");
 }
 
 function buildCallbacks(file: FileConfig): CallbacksConfig | undefined {

@@ -145,7 +145,14 @@ const CallbacksSchema = z.strictObject({
 });
 
 const FileConfigBase = z.strictObject({
-  listen: z.strictObject({ host: z.string().min(1).default("127.0.0.1"), port: port.default(8080) }).prefault({}),
+  listen: z
+    .strictObject({
+      host: z.string().min(1).default("127.0.0.1"),
+      port: port.default(8080),
+      // Beyond loopback, no clients: is refused unless this says it is meant (exposure.ts).
+      allowUnauthenticated: bool.default(false),
+    })
+    .prefault({}),
   upstream: z
     .strictObject({
       url: httpUrl.default("https://qyapi.weixin.qq.com"),
@@ -153,14 +160,24 @@ const FileConfigBase = z.strictObject({
       proxy: forwardProxyUrl.optional(),
     })
     .prefault({}),
-  store: z.strictObject({ url: storeUrl.default("sqlite://./data/tokens.sqlite") }).prefault({}),
+  store: z
+    .strictObject({
+      url: storeUrl.default("sqlite://./data/tokens.sqlite"),
+      // Redis's password apart from the URL, so that it can come from a file (passwordFile).
+      password: secret("password").optional(),
+    })
+    .refine((store) => store.password === undefined || /^rediss?:/.test(store.url), {
+      path: ["password"],
+      message: "is for a redis:// or rediss:// store only",
+    })
+    .prefault({}),
   limits: z.strictObject({ maxBodyBytes: positiveInt.default(26214400) }).prefault({}),
   log: z
     .strictObject({ level: z.enum(LOG_LEVELS).default("info"), format: z.enum(LOG_FORMATS).default("auto") })
     .prefault({}),
   metrics: z.strictObject({ enabled: bool.default(true) }).prefault({}),
   shutdownGraceMs: nonnegativeInt.default(10000),
-  admin: z.strictObject({ key: secret("key").optional() }).prefault({}),
+  admin: z.strictObject({ key: secret("key").optional(), allowUnauthenticated: bool.default(false) }).prefault({}),
   corpid: z.string().min(1).optional(),
   agents: z.record(agentName, AgentSchema),
   routes: z.array(RouteSchema).default([]),
@@ -270,17 +287,4 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export type LogFormat = (typeof LOG_FORMATS)[number];
 
 /** Fields that may instead be read from a file named by `<field>File` (Docker/Kubernetes secrets). */
-export const FILE_BACKED_FIELDS: readonly string[] = ["secret", "key", "token", "encodingAESKey"];
-
-/** One line per problem: "field.path: what is wrong". */
-export function describeIssues(error: z.ZodError): string[] {
-  return error.issues.flatMap((issue) => {
-    const at = issue.path.map(String);
-    if (issue.code === "unrecognized_keys") {
-      return issue.keys.map((key) => `${[...at, key].join(".")}: unknown key`);
-    }
-    const missing =
-      issue.code === "invalid_type" && issue.input === undefined && issue.message.startsWith("Invalid input");
-    return [`${at.join(".") || "(top level)"}: ${missing ? "is required" : issue.message}`];
-  });
-}
+export const FILE_BACKED_FIELDS: readonly string[] = ["secret", "key", "token", "encodingAESKey", "password"];

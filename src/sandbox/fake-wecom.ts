@@ -7,6 +7,7 @@ import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import zlib from "node:zlib";
 import { FakeTickets, type FakeTicketKind } from "./fake-tickets.js";
+import { NOT_AN_API_PAGE, unimplementedApi } from "./fake-apis.js";
 import { FakeCallbacks, textMessage } from "./fake-callbacks.js";
 import { mediaPart, parseRange, syntheticStream, type UploadedFile } from "./media.js";
 import {
@@ -233,6 +234,9 @@ export class FakeWeCom {
   }
 
   private route(req: IncomingMessage, url: URL, body: Buffer, res: ServerResponse): void {
+    if (!url.pathname.startsWith("/cgi-bin/")) {
+      return void res.writeHead(404, { "content-type": "text/html" }).end(NOT_AN_API_PAGE);
+    }
     if (url.pathname === "/cgi-bin/gettoken") return this.gettoken(url, res);
     if (url.pathname.startsWith("/cgi-bin/webhook/")) return this.webhook(url, res);
     const app = this.authorize(url, res);
@@ -254,10 +258,10 @@ export class FakeWeCom {
         if (url.searchParams.get("type") !== "agent_config")
           return this.answerJson(res, INVALID_PARAMETER, "invalid type");
         return this.ticket(app, "agent_config", res);
-      default:
-        res
-          .writeHead(404, { "content-type": JSON_TYPE })
-          .end(JSON.stringify({ errcode: 404, errmsg: "sandbox: no such API" }));
+      default: {
+        const answer = unimplementedApi({ app, url, users: USERS });
+        return this.answerJson(res, answer.errcode, answer.errmsg, answer.fields);
+      }
     }
   }
 

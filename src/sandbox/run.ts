@@ -8,62 +8,135 @@ import { createLogger, logLevelFrom, stdoutDestination } from "../log.js";
 import { createMetricsRegistry } from "../metrics.js";
 import { createRuntime } from "../server/create-proxy.js";
 import { startServer } from "../server/lifecycle.js";
+import { banner } from "./banner.js";
 import { FakeWeCom } from "./fake-wecom.js";
 import { startPrintTarget, type PrintTarget } from "./print-target.js";
 
 const WEBHOOK_KEY = "sandbox-webhook-key";
 
+const HELP = `usage: npm run sandbox -- [--config FILE] [--port N] [--wecom-port N] [--callbacks-port N]
+                          [--target-port N]
+
+Starts a fake WeCom on 127.0.0.1 and the proxy in front of it, and prints curl commands
+that work at once. The fake WeCom accepts exactly the corpids and secrets of the config.
+
+options:
+  --config FILE         the proxy's configuration (default: config/sandbox.yaml); try your own:
+                        its upstream is replaced by the fake WeCom, nothing reaches WeCom
+  --port N              the proxy's port (default: the config's listen.port)
+  --wecom-port N        the fake WeCom's port (default: the port of the config's upstream.url)
+  --callbacks-port N    the callback listener's port (default: callbacks.listen.port)
+  --target-port N       the local app that prints relayed callbacks (default: its target's port)
+  -h, --help            print this help
+Any port may be 0: a free one is picked, and the banner shows it.
+`;
+
+/** A failure the user can fix, told in one line. */
+class SandboxProblem extends Error {}
+
+type Values = Partial<Record<"config" | "port" | "wecom-port" | "callbacks-port" | "target-port", string>> & {
+  help?: boolean;
+};
+
+function parse(argv: string[]): Values {
+  try {
+    return parseArgs({
+      args: argv,
+      options: {
+        config: { type: "string" },
+        port: { type: "string" },
+        "wecom-port": { type: "string" },
+        "callbacks-port": { type: "string" },
+        "target-port": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    }).values;
+  } catch (error) {
+    throw new SandboxProblem(`${(error as Error).message} (npm run sandbox -- --help lists the options)`);
+  }
+}
+
+/** The port an option names, else `fallback`. */
+function portOption(
+  values: Values,
+  option: "port" | "wecom-port" | "callbacks-port" | "target-port",
+  fallback: number,
+) {
+  const text = values[option];
+  if (text === undefined) return fallback;
+  if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) throw new SandboxProblem(`--${option}: "${text}" is not a port`);
+  return Number(text);
+}
+
+/** Starts something on a port; a port in use names the option that moves it. */
+async function onPort<T>(what: string, option: string, port: number, start: () => Promise<T>): Promise<T> {
+  try {
+    return await start();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== "EADDRINUSE" && code !== "EACCES") throw error;
+    throw new SandboxProblem(
+      `${what} cannot listen on port ${port} (${code === "EADDRINUSE" ? "in use" : code}): ` +
+        `move it with --${option} N (0: any free port)`,
+    );
+  }
+}
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      config: { type: "string", default: "config/sandbox.yaml" },
-      port: { type: "string" },
-      "wecom-port": { type: "string" },
-      "callbacks-port": { type: "string" },
-      "target-port": { type: "string" },
-    },
-  });
-  const loaded = loadConfigFile(values.config);
+  const values = parse(process.argv.slice(2));
+  if (values.help === true) return void process.stdout.write(HELP);
+  const configFile = values.config ?? "config/sandbox.yaml";
+  const loaded = loadConfigFile(configFile);
   if (!loaded.ok) {
-    for (const problem of loaded.problems) process.stderr.write(`sandbox: config ${values.config}: ${problem}\n`);
+    for (const problem of loaded.problems) process.stderr.write(`sandbox: config ${configFile}: ${problem}\n`);
     process.exitCode = 2;
     return;
   }
   const wecom = new FakeWeCom({ apps: appsOf(loaded.config), webhookKeys: [WEBHOOK_KEY] });
-  const wecomUrl = await wecom.listen(Number(values["wecom-port"] ?? loaded.config.upstream.url.port));
+  const wecomPort = portOption(values, "wecom-port", Number(loaded.config.upstream.url.port || 18080));
+  const wecomUrl = await onPort("the fake WeCom", "wecom-port", wecomPort, () => wecom.listen(wecomPort));
   let config: Config = { ...loaded.config, upstream: { ...loaded.config.upstream, url: new URL(wecomUrl) } };
   const log = createLogger(logLevelFrom(config.log.level), await stdoutDestination(config.log.format));
   const metrics = createMetricsRegistry();
   let target: PrintTarget | undefined;
   let callbacks: RunningCallbacks | undefined;
-  if (config.callbacks !== undefined) {
-    const configured = firstTargetOrigin(config);
-    target = await startPrintTarget(Number(values["target-port"] ?? configured.port), (text) =>
-      process.stdout.write(text),
-    );
-    config = withTargetOrigin(config, configured.origin, target.origin);
-    const callbacksPort = values["callbacks-port"] === undefined ? undefined : Number(values["callbacks-port"]);
-    callbacks = await startCallbacks(config, { log, metrics }, callbacksPort);
-    wecom.callbacks.configure(
-      [...config.callbacks!.apps.values()].map((app) => ({
-        name: app.name,
-        url: `${callbacks!.url}${app.path}`,
-        token: app.token.reveal(),
-        encodingAESKey: app.encodingAESKey.reveal(),
-        receiveId: app.corpid,
-      })),
-    );
+  try {
+    if (config.callbacks !== undefined) {
+      const configured = firstTargetOrigin(config);
+      const targetPort = portOption(values, "target-port", Number(configured.port));
+      target = await onPort("the printing target", "target-port", targetPort, () =>
+        startPrintTarget(targetPort, (text) => process.stdout.write(text)),
+      );
+      config = withTargetOrigin(config, configured.origin, target.origin);
+      const callbacksPort = portOption(values, "callbacks-port", config.callbacks!.listen.port);
+      callbacks = await onPort("the callback listener", "callbacks-port", callbacksPort, () =>
+        startCallbacks(config, { log, metrics }, callbacksPort),
+      );
+      wecom.callbacks.configure(
+        [...config.callbacks!.apps.values()].map((app) => ({
+          name: app.name,
+          url: `${callbacks!.url}${app.path}`,
+          token: app.token.reveal(),
+          encodingAESKey: app.encodingAESKey.reveal(),
+          receiveId: app.corpid,
+        })),
+      );
+    }
+    const runtime = createRuntime(config, { log, metrics, callbacks: callbacks?.relay });
+    const port = portOption(values, "port", config.listen.port);
+    const proxy = await onPort("the proxy", "port", port, () => startServer(runtime, config.listen.host, port));
+    process.stdout.write(banner({ proxy: proxy.url, wecom: wecomUrl, callbacks: callbacks?.url }, config));
+    const stop = async () => {
+      await Promise.all([proxy.close(1000), callbacks?.close(1000)]);
+      await Promise.all([wecom.close(), target?.close()]);
+      process.exit(0);
+    };
+    process.once("SIGINT", () => void stop());
+    process.once("SIGTERM", () => void stop());
+  } catch (error) {
+    await Promise.all([callbacks?.close(0), target?.close(), wecom.close()]);
+    throw error;
   }
-  const runtime = createRuntime(config, { log, metrics, callbacks: callbacks?.relay });
-  const proxy = await startServer(runtime, config.listen.host, Number(values.port ?? config.listen.port));
-  process.stdout.write(banner(proxy.url, wecomUrl, config, callbacks?.url));
-  const stop = async () => {
-    await Promise.all([proxy.close(1000), callbacks?.close(1000)]);
-    await Promise.all([wecom.close(), target?.close()]);
-    process.exit(0);
-  };
-  process.once("SIGINT", () => void stop());
-  process.once("SIGTERM", () => void stop());
 }
 
 function appsOf(config: Config) {
@@ -93,59 +166,8 @@ function withTargetOrigin(config: Config, from: string, to: string): Config {
   return { ...config, callbacks: { ...config.callbacks, apps: new Map(apps) } };
 }
 
-function callbackCommands(proxy: string, wecom: string, config: Config): string {
-  const app = [...(config.callbacks?.apps.values() ?? [])][0];
-  if (app === undefined) return "";
-  return `Watch WeCom's callbacks reach a local app: the fake WeCom signs and encrypts, the proxy checks,
-decrypts, stores and relays, and the target prints what it got below:
-  curl -s -X POST '${wecom}/sandbox/callbacks/${app.name}/verify'
-  curl -s -X POST '${wecom}/sandbox/callbacks/${app.name}/event' -d 'hello from WeCom'
-  curl -s '${proxy}/-/callbacks'
-(the first is the URL verification WeCom's admin console makes; the second a user's text
- message; the last shows the app's pending, delivered and dead-lettered counts)
-
-`;
-}
-
-function banner(proxy: string, wecom: string, config: Config, callbacks: string | undefined): string {
-  const agentid = [...config.agents.values()].find((agent) => agent.agentid !== undefined)?.agentid ?? 1000002;
-  const legacy = [...config.agents.values()][0];
-  const gettoken =
-    legacy === undefined || config.clients !== undefined
-      ? ""
-      : `
-A legacy app that calls gettoken itself gets a proxy-issued wxp_ token (WeCom is not asked):
-  curl -s '${proxy}/cgi-bin/gettoken?corpid=${legacy.corpid}&corpsecret=${legacy.secret.reveal()}'
-`;
-  const message = JSON.stringify({
-    touser: "zhangsan",
-    msgtype: "text",
-    agentid,
-    text: { content: "hello from the sandbox" },
-  });
-  return `
-wecom-proxy sandbox: the proxy in front of a fake WeCom (nothing leaves this machine)
-  proxy:      ${proxy}
-  fake WeCom: ${wecom}${callbacks === undefined ? "" : `\n  callbacks:  ${callbacks} (the public side, where WeCom posts events)`}
-
-Call WeCom through the proxy; no access_token anywhere:
-  curl -s '${proxy}/cgi-bin/user/get?userid=zhangsan'
-  curl -s -X POST '${proxy}/cgi-bin/message/send' -H 'Content-Type: application/json' -d '${message}'
-  curl -s -H 'X-WeCom-Agent: contacts' '${proxy}/cgi-bin/department/list'
-  curl -s -o /dev/null -w '%{http_code} %{size_download} bytes\\n' '${proxy}/cgi-bin/media/get?media_id=gen-1048576'
-${gettoken}
-${callbackCommands(proxy, wecom, config)}Watch the proxy recover from a token WeCom invalidated early:
-  curl -s -X POST '${wecom}/sandbox/invalidate'
-  curl -s '${proxy}/cgi-bin/user/get?userid=lisi'
-  curl -s '${wecom}/sandbox/stats'
-(the answer is still errcode 0: the proxy fetched a new token and replayed the call; its log
- line says "replayed":true, and the stats count one gettoken more)
-
-Ctrl-C stops them all. The proxy's log follows.
-`;
-}
-
 main().catch((error: unknown) => {
-  process.stderr.write(`sandbox: ${(error as Error).message}\n`);
-  process.exitCode = 1;
+  const known = error instanceof SandboxProblem;
+  process.stderr.write(`sandbox: ${known ? error.message : ((error as Error).stack ?? String(error))}\n`);
+  process.exitCode = known ? 2 : 1;
 });

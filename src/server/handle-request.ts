@@ -33,6 +33,8 @@ interface AccessLine {
   errcode?: number | undefined;
   replayed?: boolean;
   ms?: number;
+  /** A /-/ page: kept out of the request metrics, logged at debug unless it failed. */
+  ownPage?: true;
 }
 
 /** Resolves when the request is completely done with `rt` (answered or abandoned, and logged). */
@@ -55,8 +57,11 @@ async function handle(rt: Runtime, req: IncomingMessage, res: ServerResponse): P
     if (error instanceof ProxyError) line.errcode = error.errcode;
   } finally {
     line.ms = elapsedMs(started);
-    rt.log.info(line, "request");
-    rt.instruments.request(line, line.ms / 1000);
+    if (line.ownPage === true) logOwnPage(rt, line);
+    else {
+      rt.log.info(line, "request");
+      rt.instruments.request(line, line.ms / 1000);
+    }
   }
 }
 
@@ -64,6 +69,7 @@ async function serve(rt: Runtime, req: IncomingMessage, res: ServerResponse, lin
   const { rawPath, rawQuery } = splitTarget(req.url ?? "/");
   const path = normalizePath(rawPath);
   if (path.startsWith("/-/")) {
+    line.ownPage = true;
     res.setHeader("x-request-id", line.reqId);
     return serveOwnPage(path, req, res, rt);
   }
@@ -104,6 +110,12 @@ async function serve(rt: Runtime, req: IncomingMessage, res: ServerResponse, lin
 
 /** Token, ticket and store logs of this request carry its id. */
 const requestLog = (rt: Runtime, line: AccessLine) => rt.log.child({ reqId: line.reqId });
+
+/** A health check every 15 s would be 5,760 info lines a day; a refused one still shows. */
+function logOwnPage(rt: Runtime, line: AccessLine): void {
+  if ((line.status ?? 0) >= 400) rt.log.info(line, "request");
+  else rt.log.debug(line, "request");
+}
 
 /**
  * Located, identified, authorized, its agent picked: the request may go. undefined when the

@@ -11,14 +11,18 @@ export interface ReloadContext {
   readonly configFile: string;
   readonly running: RunningServer;
   readonly deps: ProxyDeps;
+  /** Problems the running listener would have with the new configuration (e.g. exposure.ts). */
+  readonly check?: (config: Config) => string[];
 }
 
 /** true when the new configuration took over. */
-export function reloadConfig({ configFile, running, deps }: ReloadContext): boolean {
+export function reloadConfig({ configFile, running, deps, check }: ReloadContext): boolean {
   const { log } = deps;
   const previous = running.runtime;
   const loaded = loadConfigFile(configFile);
   if (!loaded.ok) return rejected(log, previous, configFile, loaded.problems);
+  const refused = check?.(loaded.config) ?? [];
+  if (refused.length > 0) return rejected(log, previous, configFile, refused);
   let next: Runtime;
   try {
     next = createRuntime(loaded.config, deps, previous);

@@ -45,6 +45,10 @@ export const INVALID_MEDIA_ID = 40007;
 export const INVALID_PARAMETER = 40058;
 export const INVALID_USERID = 60111;
 export const INVALID_WEBHOOK_KEY = 93000;
+/** A /cgi-bin/ path the token may not call, or that no API has. */
+export const API_UNAUTHORIZED = 48001;
+/** The request names an agent other than the token's application. */
+export const NOT_THE_TOKENS_AGENT = 301002;
 
 /** Query parameters that carry credentials: never logged, never echoed. */
 export const CREDENTIAL_PARAMS: readonly string[] = [
