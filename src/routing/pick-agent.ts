@@ -1,7 +1,8 @@
 // DESIGN §4: which agent's token a request gets. Pure: no tokens, no I/O.
-import type { AgentConfig, Config } from "../config/load.js";
+import type { AgentConfig, Config, RouteConfig } from "../config/load.js";
 import { BadRequest, Forbidden } from "../errors.js";
 import { TOKENLESS_PREFIXES } from "../wecom/errcodes.js";
+import { canonicalEndpoint } from "../wecom/own-endpoints.js";
 import { queryValue } from "./request-target.js";
 
 export type Rule = "tokenless" | "header" | "mount" | "issued-token" | "agentid" | "route" | "default";
@@ -55,14 +56,12 @@ export class Routing {
 
   /** The path to forward and the agent a header or mount names; no other rule. */
   locate(path: string, headerAgent: string | undefined): Located {
-    const mount = this.config.mounts.find((m) => isUnder(path, m.prefix));
-    const stripped = mount === undefined ? path : path.slice(mount.prefix.length) || "/";
+    const { mount, path: stripped } = this.unmount(path);
     return { path: stripped, explicitAgent: this.headerAgent(headerAgent) ?? mount?.agent };
   }
 
   pick(input: RoutingInput): AgentPick {
-    const mount = this.config.mounts.find((m) => isUnder(input.path, m.prefix));
-    const path = mount === undefined ? input.path : input.path.slice(mount.prefix.length) || "/";
+    const { mount, path } = this.unmount(input.path);
     if (TOKENLESS_PREFIXES.some((prefix) => path.startsWith(prefix)))
       return { agent: undefined, rule: "tokenless", path };
     const { scope } = input;
@@ -94,6 +93,13 @@ export class Routing {
     throw new BadRequest(
       "no agent for this request: send X-WeCom-Agent: NAME, use a mount, or configure a route or defaultAgent",
     );
+  }
+
+  /** The mount the path is under, and the path WeCom would be asked for. */
+  private unmount(path: string): { mount: RouteConfig | undefined; path: string } {
+    const mount = this.config.mounts.find((m) => isUnder(path, m.prefix));
+    const stripped = mount === undefined ? path : path.slice(mount.prefix.length) || "/";
+    return { mount, path: canonicalEndpoint(stripped) };
   }
 
   private headerAgent(name: string | undefined): AgentConfig | undefined {
