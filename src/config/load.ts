@@ -37,8 +37,24 @@ export interface ClientConfig {
   readonly paths: readonly string[] | undefined;
 }
 
+/** What a listener allows slow, idle and numerous clients (README "Limits"). */
+export interface ListenerLimits {
+  readonly headersTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+  readonly maxHeaderBytes: number;
+  readonly maxConnections: number;
+}
+
 export interface Config {
-  readonly listen: { readonly host: string; readonly port: number };
+  readonly listen: {
+    readonly host: string;
+    readonly port: number;
+    /** Host names clients may use besides IP literals, localhost and listen.host. */
+    readonly hostnames: readonly string[];
+    /** Web origins whose pages may call the proxy (none by default: WeCom forbids front ends). */
+    readonly allowedOrigins: readonly string[];
+  };
   readonly upstream: {
     readonly url: URL;
     readonly timeoutMs: number;
@@ -46,7 +62,13 @@ export interface Config {
     readonly proxy: URL | undefined;
   };
   readonly store: { readonly url: string };
-  readonly limits: { readonly maxBodyBytes: number };
+  readonly limits: ListenerLimits & {
+    readonly maxBodyBytes: number;
+    /** All request bodies being buffered at once, both listeners together. */
+    readonly maxBufferedBytes: number;
+    /** Proxy-issued tokens per client (or per agent secret) per minute. */
+    readonly issuedTokensPerMinute: number;
+  };
   readonly log: { readonly level: LogLevel; readonly format: LogFormat };
   readonly metrics: { readonly enabled: boolean };
   /** SIGTERM: how long in-flight requests may take to finish. */
@@ -89,6 +111,7 @@ export interface CallbackAppConfig {
 export interface CallbacksConfig {
   readonly listen: { readonly host: string; readonly port: number };
   readonly maxBodyBytes: number;
+  readonly limits: ListenerLimits;
   /** By path. */
   readonly apps: ReadonlyMap<string, CallbackAppConfig>;
 }
@@ -210,7 +233,11 @@ function build(file: FileConfig): Config {
         .sort(byLongestPrefix),
     );
   return Object.freeze({
-    listen: Object.freeze({ ...file.listen }),
+    listen: Object.freeze({
+      ...file.listen,
+      hostnames: Object.freeze([...file.listen.hostnames]),
+      allowedOrigins: Object.freeze([...file.listen.allowedOrigins]),
+    }),
     upstream: Object.freeze({
       url: new URL(file.upstream.url),
       timeoutMs: file.upstream.timeoutMs,
@@ -257,6 +284,7 @@ function buildCallbacks(file: FileConfig): CallbacksConfig | undefined {
   return Object.freeze({
     listen: Object.freeze({ ...file.callbacks.listen }),
     maxBodyBytes: file.callbacks.maxBodyBytes,
+    limits: Object.freeze({ ...file.callbacks.limits }),
     apps,
   });
 }

@@ -1,5 +1,6 @@
 // Wiring: config → store, tokens, upstream, routing → one request handler.
 import { Access } from "../access/access.js";
+import { browserPolicy, type BrowserPolicy } from "../access/browser-guard.js";
 import { IssuedTokens } from "../access/issued-tokens.js";
 import type { CallbackStatusSource } from "../callbacks/relay.js";
 import type { Config } from "../config/load.js";
@@ -56,6 +57,8 @@ export interface Runtime {
   readonly routing: Routing;
   /** gettoken for legacy apps, proxy-issued tokens, clients. */
   readonly access: Access;
+  /** Which Host names and web origins may reach the API listener. */
+  readonly browserPolicy: BrowserPolicy;
   readonly tickets: TicketSource;
   readonly passes: readonly Pass[];
   readonly callbacks: CallbackStatusSource | undefined;
@@ -109,6 +112,7 @@ export function createRuntime(config: Config, deps: ProxyDeps, previous?: Runtim
     forwarder,
     routing,
     access: new Access(config, routing, new IssuedTokens(store, now)),
+    browserPolicy: browserPolicy(config.listen),
     tickets: new TicketSource({ store, tokens, getJson: upstream.getJson, log: deps.log, now }),
     passes: [stripHopByHop, stripClientAddress, stripProxyControls, frameForUpstream(upstream.host)],
     callbacks: deps.callbacks,

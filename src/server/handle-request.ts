@@ -3,7 +3,8 @@ import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import { checkPath } from "../access/caller.js";
-import { BodyTooLarge, ClientGone, InternalError, ProxyError } from "../errors.js";
+import { refuseBrowsers } from "../access/browser-guard.js";
+import { BodyTooLarge, ClientGone, InternalError, Overloaded, ProxyError, TooManyRequests } from "../errors.js";
 import { runPasses } from "../proxy/pass.js";
 import { readBody } from "../proxy/read-body.js";
 import { exchangeWithReplay } from "../proxy/replay.js";
@@ -15,6 +16,7 @@ import type { LocalAnswer } from "../wecom/local-answer.js";
 import { ticketKindOf } from "../wecom/tickets.js";
 import type { Runtime } from "./create-proxy.js";
 import { serveOwnPage } from "./endpoints/own-pages.js";
+import { refuseAmbiguousAuthorization } from "./bearer.js";
 import { sendJson } from "./send-json.js";
 
 /** What the access log says of a request; filled in as it goes. */
@@ -60,6 +62,8 @@ async function handle(rt: Runtime, req: IncomingMessage, res: ServerResponse): P
 }
 
 async function serve(rt: Runtime, req: IncomingMessage, res: ServerResponse, line: AccessLine, signal: AbortSignal) {
+  refuseBrowsers(req.headers, rt.browserPolicy);
+  refuseAmbiguousAuthorization(req);
   const { rawPath, rawQuery } = splitTarget(req.url ?? "/");
   const path = normalizePath(rawPath);
   if (path.startsWith("/-/")) {
@@ -138,6 +142,9 @@ function renderError(rt: Runtime, res: ServerResponse, reqId: string, error: unk
   // An unread body would otherwise be parsed as the next request on this connection.
   const headers: Record<string, string> = { "x-request-id": reqId };
   if (error instanceof BodyTooLarge || !res.req.complete) headers["connection"] = "close";
+  if (error instanceof Overloaded || error instanceof TooManyRequests) {
+    headers["retry-after"] = String(error.retryAfterSeconds);
+  }
   sendJson(res, proxyError.status, proxyError, headers);
   return proxyError.status;
 }
