@@ -4,9 +4,11 @@ import { randomUUID } from "node:crypto";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import type { CallbacksConfig } from "../config/load.js";
-import { BodyTooLarge, ClientGone, InternalError, MethodNotAllowed, NotFound } from "../errors.js";
+import { BodyTooLarge, ClientGone, InternalError, MethodNotAllowed, NotFound, Overloaded } from "../errors.js";
+import type { BodyBudget } from "../proxy/body-budget.js";
 import { readBody } from "../proxy/read-body.js";
 import { splitTarget } from "../routing/request-target.js";
+import { inTurn } from "../server/in-turn.js";
 import { sendJson } from "../server/send-json.js";
 import type { CallbackMetrics } from "./metrics.js";
 import { Refused, receiveEvent, verifyUrl, type CallbackAnswer, type ReceiveContext } from "./receive.js";
@@ -14,6 +16,7 @@ import { Refused, receiveEvent, verifyUrl, type CallbackAnswer, type ReceiveCont
 export interface ListenerContext extends ReceiveContext {
   readonly config: CallbacksConfig;
   readonly metrics: CallbackMetrics;
+  readonly bodyBudget: BodyBudget;
 }
 
 /** What the log says of a callback request: never its query (signature, echostr) or body. */
@@ -28,7 +31,9 @@ interface CallbackLine {
 }
 
 export function createCallbackServer(ctx: ListenerContext): http.Server {
-  const server = http.createServer({ requireHostHeader: false }, (req, res) => void handle(ctx, req, res));
+  const server = http.createServer({ requireHostHeader: false }, (req, res) =>
+    inTurn(req, res, () => void handle(ctx, req, res)),
+  );
   // The internet is on the other side: slow senders do not get to hold sockets for long.
   server.headersTimeout = 10_000;
   server.requestTimeout = 15_000;
@@ -39,7 +44,7 @@ async function handle(ctx: ListenerContext, req: IncomingMessage, res: ServerRes
   const started = performance.now();
   const line: CallbackLine = { reqId: randomUUID(), method: req.method };
   try {
-    const answer = await serve(ctx, req, line, started);
+    const answer = await serve(ctx, req, res, line, started);
     line.reason = answer.reason;
     line.eventId = answer.eventId;
     res.writeHead(200, {
@@ -63,6 +68,7 @@ async function handle(ctx: ListenerContext, req: IncomingMessage, res: ServerRes
 async function serve(
   ctx: ListenerContext,
   req: IncomingMessage,
+  res: ServerResponse,
   line: CallbackLine,
   started: number,
 ): Promise<CallbackAnswer> {
@@ -76,9 +82,13 @@ async function serve(
   }
   let body: Buffer;
   try {
-    body = await readBody(req, ctx.config.maxBodyBytes, "callbacks.maxBodyBytes");
+    body = await readBody(req, ctx.config.maxBodyBytes, "callbacks.maxBodyBytes", {
+      budget: ctx.bodyBudget,
+      until: res,
+    });
   } catch (error) {
     if (error instanceof BodyTooLarge) throw new Refused("too_large", error);
+    if (error instanceof Overloaded) throw new Refused("busy", error);
     throw error;
   }
   return receiveEvent(app, rawQuery, body, ctx, started);
@@ -95,7 +105,8 @@ function refuse(ctx: ListenerContext, res: ServerResponse, line: CallbackLine, e
   if (!(error instanceof Refused)) ctx.log.error({ reqId: line.reqId, err: error }, "unexpected failure");
   const headers: Record<string, string> = { "x-request-id": line.reqId };
   // An unread body would otherwise be parsed as the next request on this connection.
-  if (line.reason === "too_large") headers["connection"] = "close";
+  if (line.reason === "too_large" || line.reason === "busy") headers["connection"] = "close";
+  if (answer instanceof Overloaded) headers["retry-after"] = String(answer.retryAfterSeconds);
   if (!res.headersSent) sendJson(res, answer.status, answer, headers);
   return answer.status;
 }

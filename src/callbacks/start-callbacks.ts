@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import type { Config } from "../config/load.js";
 import type { Logger } from "../log.js";
 import type { Registry } from "../metrics.js";
+import { BodyBudget } from "../proxy/body-budget.js";
 import type { Store } from "../tokens/store.js";
 import { openStore } from "../tokens/stores/open-store.js";
 import { DEFAULT_RETRY, type RetrySettings } from "./delivery-lane.js";
@@ -22,6 +23,8 @@ export interface CallbackDeps {
   readonly retry?: RetrySettings;
   /** How long a passive reply may take (default PASSIVE_REPLY_BUDGET_MS); tests shorten it. */
   readonly replyBudgetMs?: number;
+  /** The process's body budget, shared with the API listener (limits.maxBufferedBytes). */
+  readonly bodyBudget?: BodyBudget;
 }
 
 export interface RunningCallbacks {
@@ -67,6 +70,7 @@ export async function startCallbacks(
     log: deps.log,
     metrics,
     replyBudgetMs: deps.replyBudgetMs ?? PASSIVE_REPLY_BUDGET_MS,
+    bodyBudget: deps.bodyBudget ?? new BodyBudget(config.limits.maxBufferedBytes),
   });
   try {
     await relay.start();

@@ -4,6 +4,7 @@ import { startCallbacks, type RunningCallbacks } from "../callbacks/start-callba
 import { loadConfigFile } from "../config/load.js";
 import { createLogger, logLevelFrom, stdoutDestination } from "../log.js";
 import { createMetricsRegistry } from "../metrics.js";
+import { BodyBudget } from "../proxy/body-budget.js";
 import { InvalidEgressProxy } from "../proxy/egress-proxy.js";
 import { createRuntime, type ProxyDeps, type Runtime } from "../server/create-proxy.js";
 import { startServer, type RunningServer } from "../server/lifecycle.js";
@@ -24,12 +25,14 @@ async function main(): Promise<number> {
   const config = loaded.config;
   const log = createLogger(logLevelFrom(config.log.level), stdoutDestination(config.log.format));
   const metrics = createMetricsRegistry();
+  // One budget for the bodies both listeners buffer.
+  const bodyBudget = new BodyBudget(config.limits.maxBufferedBytes);
   // The callback listener starts first and lives apart from the runtime: reloads keep it.
   let callbacks: RunningCallbacks | undefined;
   if (config.callbacks !== undefined) {
     const { host, port } = config.callbacks.listen;
     try {
-      callbacks = await startCallbacks(config, { log, metrics });
+      callbacks = await startCallbacks(config, { log, metrics, bodyBudget });
     } catch (error) {
       process.stderr.write(
         `wecom-proxy: cannot listen for callbacks on ${host}:${port} (${(error as NodeJS.ErrnoException).code ?? String(error)})\n`,
@@ -37,7 +40,7 @@ async function main(): Promise<number> {
       return 1;
     }
   }
-  const deps: ProxyDeps = { log, metrics, callbacks: callbacks?.relay };
+  const deps: ProxyDeps = { log, metrics, callbacks: callbacks?.relay, bodyBudget };
   let runtime: Runtime;
   try {
     runtime = createRuntime(config, deps);

@@ -12,6 +12,7 @@ import {
   type Instruments,
   type Registry,
 } from "../metrics.js";
+import { BodyBudget } from "../proxy/body-budget.js";
 import { createForwarder, type Forwarder } from "../proxy/forward.js";
 import { frameForUpstream } from "../proxy/outgoing/frame-for-upstream.js";
 import { stripClientAddress } from "../proxy/outgoing/strip-client-address.js";
@@ -41,6 +42,8 @@ export interface ProxyDeps {
   readonly metrics?: Registry;
   /** The callback relay (started apart from the runtime), for /-/callbacks. */
   readonly callbacks?: CallbackStatusSource;
+  /** The process's body budget, shared with the callback listener; a reload keeps it. */
+  readonly bodyBudget?: BodyBudget;
 }
 
 /** Everything a request needs, built once per configuration. */
@@ -61,6 +64,8 @@ export interface Runtime {
   readonly browserPolicy: BrowserPolicy;
   readonly tickets: TicketSource;
   readonly passes: readonly Pass[];
+  /** limits.maxBufferedBytes, for the whole process. */
+  readonly bodyBudget: BodyBudget;
   readonly callbacks: CallbackStatusSource | undefined;
   close(): Promise<void>;
   /** Releases what `successor` (the next configuration's runtime) does not share. */
@@ -95,6 +100,8 @@ export function createRuntime(config: Config, deps: ProxyDeps, previous?: Runtim
     [...config.agents.values()].map((agent) => [agent.name, tokens.status(agent).secondsLeft] as const),
   );
   const forwarder = createForwarder(upstream);
+  const bodyBudget = deps.bodyBudget ?? previous?.bodyBudget ?? new BodyBudget(config.limits.maxBufferedBytes);
+  bodyBudget.resize(config.limits.maxBufferedBytes);
   const routing = new Routing(config);
   const release = () => {
     tokens.close();
@@ -116,6 +123,7 @@ export function createRuntime(config: Config, deps: ProxyDeps, previous?: Runtim
     tickets: new TicketSource({ store, tokens, getJson: upstream.getJson, log: deps.log, now }),
     passes: [stripHopByHop, stripClientAddress, stripProxyControls, frameForUpstream(upstream.host)],
     callbacks: deps.callbacks,
+    bodyBudget,
     async close() {
       release();
       await store.close();

@@ -80,7 +80,7 @@ async function serve(rt: Runtime, req: IncomingMessage, res: ServerResponse, lin
     return answerLocally(res, line, admission.answer);
   }
   line.client = admission.caller?.name;
-  const body = await readBody(req, rt.config.limits.maxBodyBytes);
+  const body = await readBody(req, rt.config.limits.maxBodyBytes, undefined, { budget: rt.bodyBudget, until: res });
   const pick = rt.routing.pick({
     path,
     rawQuery,

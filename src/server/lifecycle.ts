@@ -3,6 +3,7 @@ import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import type { Runtime } from "./create-proxy.js";
 import { handleRequest } from "./handle-request.js";
+import { inTurn } from "./in-turn.js";
 
 export interface RunningServer {
   readonly server: http.Server;
@@ -53,20 +54,22 @@ export async function startServer(runtime: Runtime, host: string, port: number):
   const retirements = new Set<Promise<void>>();
   let stopping = false;
 
-  const server = http.createServer({ requireHostHeader: false }, (req, res) => {
-    // While stopping, a request that still arrives on an open connection is answered, then
-    // its connection closes.
-    if (stopping) res.shouldKeepAlive = false;
-    // Done when the handler is and the answer has left (a pipelined one waits its turn).
-    const answered = new Promise<void>((resolve) => res.once("close", () => resolve()));
-    const generation = current;
-    void generation
-      .track(Promise.all([handleRequest(generation.runtime, req, res), answered]).then(() => undefined))
-      .catch((error: unknown) => {
-        // handleRequest answers every failure itself; reaching here is a bug, kept from crashing the process.
-        generation.runtime.log.error({ err: error }, "unexpected failure after a request");
-      });
-  });
+  const server = http.createServer({ requireHostHeader: false }, (req, res) =>
+    inTurn(req, res, () => {
+      // While stopping, a request that still arrives on an open connection is answered, then
+      // its connection closes.
+      if (stopping) res.shouldKeepAlive = false;
+      // Done when the handler is and the answer has left (a pipelined one waits its turn).
+      const answered = new Promise<void>((resolve) => res.once("close", () => resolve()));
+      const generation = current;
+      void generation
+        .track(Promise.all([handleRequest(generation.runtime, req, res), answered]).then(() => undefined))
+        .catch((error: unknown) => {
+          // handleRequest answers every failure itself; reaching here is a bug, kept from crashing the process.
+          generation.runtime.log.error({ err: error }, "unexpected failure after a request");
+        });
+    }),
+  );
   const sockets = new Set<Socket>();
   server.on("connection", (socket: Socket) => {
     sockets.add(socket);
