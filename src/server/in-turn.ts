@@ -11,10 +11,7 @@ const turns = new WeakMap<Socket, Promise<boolean>>();
 export function inTurn(req: IncomingMessage, res: ServerResponse, handle: () => void): void {
   const socket = req.socket;
   const previous = turns.get(socket);
-  turns.set(
-    socket,
-    new Promise((resolve) => res.once("close", () => resolve(res.writableFinished))),
-  );
+  turns.set(socket, new Promise((resolve) => res.once("close", () => resolve(res.writableFinished))));
   if (previous === undefined) return handle();
   void previous.then((answered) => {
     // An answer with Connection: close has ended the socket's writable side by now.
