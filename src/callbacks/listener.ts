@@ -1,7 +1,8 @@
 // The public listener: the configured callback paths and nothing else (no /-/ page, no API
 // forwarding). Logs one line per request without its query or body.
 import { randomUUID } from "node:crypto";
-import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import type http from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import type { CallbacksConfig } from "../config/load.js";
 import { BodyTooLarge, ClientGone, InternalError, MethodNotAllowed, NotFound, Overloaded } from "../errors.js";
@@ -9,6 +10,7 @@ import type { BodyBudget } from "../proxy/body-budget.js";
 import { readBody } from "../proxy/read-body.js";
 import { splitTarget } from "../routing/request-target.js";
 import { inTurn } from "../server/in-turn.js";
+import { createLimitedServer } from "../server/listener-limits.js";
 import { sendJson } from "../server/send-json.js";
 import type { CallbackMetrics } from "./metrics.js";
 import { Refused, receiveEvent, verifyUrl, type CallbackAnswer, type ReceiveContext } from "./receive.js";
@@ -31,13 +33,8 @@ interface CallbackLine {
 }
 
 export function createCallbackServer(ctx: ListenerContext): http.Server {
-  const server = http.createServer({ requireHostHeader: false }, (req, res) =>
-    inTurn(req, res, () => void handle(ctx, req, res)),
-  );
-  // The internet is on the other side: slow senders do not get to hold sockets for long.
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 15_000;
-  return server;
+  // The internet is on the other side: its defaults are short (config/schema.ts).
+  return createLimitedServer(ctx.config.limits, (req, res) => inTurn(req, res, () => void handle(ctx, req, res)));
 }
 
 async function handle(ctx: ListenerContext, req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -1,9 +1,10 @@
 // Listening, swapping the runtime on a configuration reload, and stopping gracefully.
-import http from "node:http";
+import type http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import type { Runtime } from "./create-proxy.js";
 import { handleRequest } from "./handle-request.js";
 import { inTurn } from "./in-turn.js";
+import { createLimitedServer } from "./listener-limits.js";
 
 export interface RunningServer {
   readonly server: http.Server;
@@ -54,7 +55,7 @@ export async function startServer(runtime: Runtime, host: string, port: number):
   const retirements = new Set<Promise<void>>();
   let stopping = false;
 
-  const server = http.createServer({ requireHostHeader: false }, (req, res) =>
+  const server = createLimitedServer(runtime.config.limits, (req, res) =>
     inTurn(req, res, () => {
       // While stopping, a request that still arrives on an open connection is answered, then
       // its connection closes.
