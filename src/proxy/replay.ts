@@ -2,6 +2,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AgentConfig } from "../config/load.js";
 import { UpstreamUnreachable } from "../errors.js";
+import { RefreshDeferred } from "../tokens/refresh-budget.js";
 import type { TokenSource } from "../tokens/token-source.js";
 import { isTokenError } from "../wecom/errcodes.js";
 import { StaleConnection, type Forwarder } from "./forward.js";
@@ -32,7 +33,14 @@ export async function exchangeWithReplay(exchange: Exchange): Promise<Exchanged>
   const first = await attempt(exchange, pathWithToken(outgoing, lease.token));
   // A token error is a small, complete JSON answer; it is dropped and never reaches the client.
   if (!isTokenError(first.errcode) || !first.complete) return { answer: first, replayed: false };
-  const fresh = await tokens.refresh(agent, lease, signal);
+  let fresh;
+  try {
+    fresh = await tokens.refresh(agent, lease, signal);
+  } catch (error) {
+    // Too many refreshes of this agent's token lately: WeCom's answer goes to the client as is.
+    if (error instanceof RefreshDeferred) return { answer: first, replayed: false };
+    throw error;
+  }
   return { answer: await attempt(exchange, pathWithToken(outgoing, fresh.token)), replayed: true };
 }
 

@@ -9,6 +9,7 @@ import { isTokenError } from "../wecom/errcodes.js";
 import type { GetJson } from "../wecom/gettoken.js";
 import { okAnswer, type LocalAnswer } from "../wecom/local-answer.js";
 import { fetchTicket, type FetchedTicket, type TicketKind } from "../wecom/tickets.js";
+import { RefreshDeferred } from "../tokens/refresh-budget.js";
 
 export interface TicketSourceOptions {
   readonly store: Store;
@@ -62,7 +63,12 @@ export class TicketSource {
     const lease = await tokens.get(agent);
     let fetched: FetchedTicket = await fetchTicket(getJson, kind, lease.token);
     if (!fetched.ok && isTokenError(fetched.errcode)) {
-      fetched = await fetchTicket(getJson, kind, (await tokens.refresh(agent, lease)).token);
+      const fresh = await tokens.refresh(agent, lease).catch((error: unknown) => {
+        // Too many refreshes lately: WeCom's token error is the answer.
+        if (error instanceof RefreshDeferred) return undefined;
+        throw error;
+      });
+      if (fresh !== undefined) fetched = await fetchTicket(getJson, kind, fresh.token);
     }
     if (!fetched.ok) return { errcode: fetched.errcode, body: fetched.body };
     const obtainedAt = this.now();

@@ -3,10 +3,11 @@
 import { createHash } from "node:crypto";
 import pRetry, { AbortError } from "p-retry";
 import type { AgentConfig } from "../config/load.js";
-import { CredentialsRejected, StoreUnavailable, UpstreamUnreachable } from "../errors.js";
+import { CredentialsRejected, StoreUnavailable, TooManyRequests, UpstreamUnreachable } from "../errors.js";
 import type { Logger } from "../log.js";
 import { describeGettokenRejection } from "../wecom/errcodes.js";
 import { GettokenBusy, GettokenRejected, type FetchedToken } from "../wecom/gettoken.js";
+import { RefreshBudget, RefreshDeferred } from "./refresh-budget.js";
 import { processLocal, type RefreshCoordinator } from "./refresh-coordinator.js";
 import { SingleFlight, abortable } from "./single-flight.js";
 import type { Store } from "./store.js";
@@ -79,9 +80,11 @@ export class TokenSource {
   private readonly lifetime = new AbortController();
   private readonly history = new Map<string, Pick<TokenStatus, "lastRefresh" | "lastError">>();
   private readonly now: () => number;
+  private readonly budget: RefreshBudget;
 
   constructor(private readonly options: TokenSourceOptions) {
     this.now = options.now ?? Date.now;
+    this.budget = options.inherit?.budget ?? new RefreshBudget(this.now);
     if (options.inherit !== undefined) {
       // Shared, not copied: a fetch the old source finishes late is seen here too.
       this.cache = options.inherit.cache;
@@ -112,6 +115,11 @@ export class TokenSource {
     const key = tokenKey(agent);
     const cached = this.cache.get(key);
     if (cached !== undefined && !sameLease(cached, failed) && this.isUsable(cached, key)) return cached;
+    const wait = this.flights.has(key) ? 0 : this.budget.invalidationWait(key);
+    if (wait > 0) {
+      this.options.log.warn({ agent: agent.name, retryInMs: wait }, "token refresh deferred: too many token errors");
+      throw new RefreshDeferred(agent.name, wait);
+    }
     this.refused.set(key, failed);
     return abortable(
       this.flights.run(key, () => this.obtain(agent, key, (entry) => this.isUsable(entry, key), "invalidated")),
@@ -122,6 +130,11 @@ export class TokenSource {
   /** A new token now, whatever the cache holds; joins a fetch already under way. */
   async forceRefresh(agent: AgentConfig, signal?: AbortSignal): Promise<TokenLease> {
     const key = tokenKey(agent);
+    const wait = this.budget.forcedWait(key);
+    if (wait > 0) {
+      const seconds = Math.ceil(wait / 1000);
+      throw new TooManyRequests(`agent "${agent.name}"'s token was just refreshed; retry in ${seconds} s`, seconds);
+    }
     return abortable(
       this.flights.run(key, () => this.fetch(agent, key, "forced")),
       signal,
