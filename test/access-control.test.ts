@@ -4,6 +4,7 @@ import { once } from "node:events";
 import http from "node:http";
 import { describe, expect, test } from "vitest";
 import { Access } from "../src/access/access.js";
+import { IssueRate } from "../src/access/issue-rate.js";
 import { IssuedTokens } from "../src/access/issued-tokens.js";
 import type { AgentConfig, ClientConfig, Config } from "../src/config/load.js";
 import { Secret } from "../src/config/secret.js";
@@ -337,7 +338,12 @@ describe("gettoken with clients", () => {
     const agents = new Map(stack.config.agents);
     agents.set("notify", { ...(agents.get("notify") as AgentConfig), secret: new Secret("rotated-secret") });
     const config = { ...stack.config, agents };
-    const access = new Access(config, new Routing(config), new IssuedTokens(stack.runtime.store, stack.clock.now));
+    const access = new Access(
+      config,
+      new Routing(config),
+      new IssuedTokens(stack.runtime.store, stack.clock.now),
+      new IssueRate(60, stack.clock.now),
+    );
     const admission = await access.admit(admissionRequest(token));
     expect(admission).toMatchObject({ kind: "answer", answer: { errcode: 40014 } });
   });
@@ -346,7 +352,12 @@ describe("gettoken with clients", () => {
 /** What the proxy would make of `token` after a configuration change to `clients`. */
 function admitWith(stack: LegacyStack, clients: Config["clients"], token: string) {
   const config = { ...stack.config, clients };
-  const access = new Access(config, new Routing(config), new IssuedTokens(stack.runtime.store, stack.clock.now));
+  const access = new Access(
+    config,
+    new Routing(config),
+    new IssuedTokens(stack.runtime.store, stack.clock.now),
+    new IssueRate(60, stack.clock.now),
+  );
   return access.admit(admissionRequest(token));
 }
 

@@ -11,6 +11,7 @@ import { errorAnswer, type LocalAnswer } from "../wecom/local-answer.js";
 import { agentSecretCaller, callerOf, type Caller } from "./caller.js";
 import { ClientDirectory } from "./client-directory.js";
 import { answerGettoken } from "./gettoken.js";
+import type { IssueRate } from "./issue-rate.js";
 import { fingerprintOf, isProxyToken, type IssuedTokens, type TokenBinding } from "./issued-tokens.js";
 
 export interface AdmitRequest {
@@ -56,6 +57,7 @@ export class Access {
     private readonly config: AccessConfig,
     private readonly routing: Routing,
     private readonly issued: IssuedTokens,
+    private readonly rate: IssueRate,
   ) {
     this.directory = config.clients === undefined ? undefined : new ClientDirectory(config.clients);
   }
@@ -64,7 +66,7 @@ export class Access {
     const located = this.routing.locate(request.path, request.headerAgent);
     if (located.path === GETTOKEN_PATH) {
       const { answer, client } = await answerGettoken(
-        { config: this.config, directory: this.directory, issued: this.issued },
+        { config: this.config, directory: this.directory, issued: this.issued, rate: this.rate },
         { rawQuery: request.rawQuery, explicitAgent: located.explicitAgent, ip: request.remoteAddress },
       );
       return { kind: "answer", answer, client };

@@ -1,6 +1,7 @@
 // Wiring: config → store, tokens, upstream, routing → one request handler.
 import { Access } from "../access/access.js";
 import { browserPolicy, type BrowserPolicy } from "../access/browser-guard.js";
+import { IssueRate } from "../access/issue-rate.js";
 import { IssuedTokens } from "../access/issued-tokens.js";
 import type { CallbackStatusSource } from "../callbacks/relay.js";
 import type { Config } from "../config/load.js";
@@ -118,7 +119,12 @@ export function createRuntime(config: Config, deps: ProxyDeps, previous?: Runtim
     upstream,
     forwarder,
     routing,
-    access: new Access(config, routing, new IssuedTokens(store, now)),
+    access: new Access(
+      config,
+      routing,
+      new IssuedTokens(store, now),
+      new IssueRate(config.limits.issuedTokensPerMinute, now),
+    ),
     browserPolicy: browserPolicy(config.listen),
     tickets: new TicketSource({ store, tokens, getJson: upstream.getJson, log: deps.log, now }),
     passes: [stripHopByHop, stripClientAddress, stripProxyControls, frameForUpstream(upstream.host)],
