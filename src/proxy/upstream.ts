@@ -15,7 +15,7 @@ export interface Upstream {
   /** "direct", or the forward proxy's URL without credentials. */
   readonly egress: string;
   /** GET a small JSON answer (gettoken). Throws UpstreamUnreachable / UpstreamTimeout. */
-  readonly getJson: (pathAndQuery: string, signal?: AbortSignal) => Promise<JsonAnswer>;
+  getJson(pathAndQuery: string, signal?: AbortSignal): Promise<JsonAnswer>;
   close(): void;
 }
 
