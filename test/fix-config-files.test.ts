@@ -136,6 +136,14 @@ describe("a YAML alias bomb", () => {
     });
   });
 
+  test("5000 nested brackets are one problem line, not an exhausted stack or heap", () => {
+    const text = `${"[".repeat(5000)}${"]".repeat(5000)}`;
+    expect(loadConfigFile(writeConfig(text))).toEqual({
+      ok: false,
+      problems: [expect.stringMatching(/^YAML: nested deeper/)],
+    });
+  });
+
   test("at start is one line on stderr and exit status 2", async () => {
     proxy = new ProxyProcess(writeConfig(ALIAS_BOMB));
     expect(await proxy.exited()).toEqual({ code: 2, signal: null });

@@ -143,6 +143,9 @@ export function loadConfigFile(file: string, options: LoadOptions = {}): LoadRes
 const firstLine = (message: string) => (message.split("\n")[0] ?? "").replace(/ at line \d+, column \d+:?$/, "");
 
 export function loadConfigText(text: string, options: LoadOptions = {}): LoadResult {
+  if (nestedTooDeep(text)) {
+    return { ok: false, problems: [`YAML: nested deeper than ${MAX_NESTING} levels; a configuration never is`] };
+  }
   let tree: unknown;
   try {
     const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
@@ -168,6 +171,21 @@ export function loadConfigText(text: string, options: LoadOptions = {}): LoadRes
   }
   if (problems.length > 0 || !parsed.success) return { ok: false, problems };
   return { ok: true, config: build(parsed.data) };
+}
+
+/** yaml recurses once per level: thousands of levels exhaust the stack, or the heap. */
+const MAX_NESTING = 64;
+
+/** Flow brackets, indentation and "- "/"? " indicators, each an upper bound on nesting (quotes aside). */
+function nestedTooDeep(text: string): boolean {
+  let flow = 0;
+  for (const char of text) {
+    if (char === "[" || char === "{") flow += 1;
+    else if (char === "]" || char === "}") flow = Math.max(0, flow - 1);
+    if (flow > MAX_NESTING) return true;
+  }
+  // Block nesting needs at least one more column per level: indentation or an indicator.
+  return text.split("\n").some((line) => (/^(?:[ \t]|[-?:](?=[ \t]))*/.exec(line)?.[0].length ?? 0) > 2 * MAX_NESTING);
 }
 
 const fieldOf = (problem: string): string => problem.slice(0, problem.indexOf(": "));
