@@ -4,7 +4,7 @@ import { startCallbacks, type RunningCallbacks } from "../callbacks/start-callba
 import { loadConfigFile } from "../config/load.js";
 import { createLogger, logLevelFrom, stdoutDestination } from "../log.js";
 import { createMetricsRegistry } from "../metrics.js";
-import { BodyBudget } from "../proxy/body-budget.js";
+import { BodyBudget } from "../http/body-budget.js";
 import { InvalidEgressProxy } from "../proxy/egress-proxy.js";
 import { createRuntime, type ProxyDeps, type Runtime } from "../server/create-proxy.js";
 import { startServer, type RunningServer } from "../server/lifecycle.js";
@@ -23,7 +23,7 @@ async function main(): Promise<number> {
     return 2;
   }
   const config = loaded.config;
-  const log = createLogger(logLevelFrom(config.log.level), stdoutDestination(config.log.format));
+  const log = createLogger(logLevelFrom(config.log.level), await stdoutDestination(config.log.format));
   const metrics = createMetricsRegistry();
   // One budget for the bodies both listeners buffer.
   const bodyBudget = new BodyBudget(config.limits.maxBufferedBytes);
@@ -35,7 +35,7 @@ async function main(): Promise<number> {
       callbacks = await startCallbacks(config, { log, metrics, bodyBudget });
     } catch (error) {
       process.stderr.write(
-        `wecom-proxy: cannot listen for callbacks on ${host}:${port} (${(error as NodeJS.ErrnoException).code ?? error})\n`,
+        `wecom-proxy: cannot listen for callbacks on ${host}:${port} (${(error as NodeJS.ErrnoException).code ?? String(error)})\n`,
       );
       return 1;
     }
@@ -57,7 +57,7 @@ async function main(): Promise<number> {
     running = await startServer(runtime, host, port);
   } catch (error) {
     process.stderr.write(
-      `wecom-proxy: cannot listen on ${host}:${port} (${(error as NodeJS.ErrnoException).code ?? error})\n`,
+      `wecom-proxy: cannot listen on ${host}:${port} (${(error as NodeJS.ErrnoException).code ?? String(error)})\n`,
     );
     await runtime.close();
     await callbacks?.close(0);

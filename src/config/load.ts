@@ -134,7 +134,7 @@ export function loadConfigFile(file: string, options: LoadOptions = {}): LoadRes
   try {
     text = readRegularFile(file, MAX_CONFIG_BYTES);
   } catch (error) {
-    return { ok: false, problems: [fileProblem(error)] };
+    return { ok: false, problems: [oneLine(fileProblem(error))] };
   }
   return loadConfigText(text, { baseDir: path.dirname(path.resolve(file)), ...options });
 }
@@ -169,7 +169,7 @@ export function loadConfigText(text: string, options: LoadOptions = {}): LoadRes
     const reported = new Set(problems.map(fieldOf));
     problems.push(...describeIssues(parsed.error).filter((line) => !reported.has(fieldOf(line))));
   }
-  if (problems.length > 0 || !parsed.success) return { ok: false, problems };
+  if (problems.length > 0 || !parsed.success) return { ok: false, problems: problems.map(oneLine) };
   return { ok: true, config: build(parsed.data) };
 }
 
@@ -186,6 +186,12 @@ function nestedTooDeep(text: string): boolean {
   }
   // Block nesting needs at least one more column per level: indentation or an indicator.
   return text.split("\n").some((line) => (/^(?:[ \t]|[-?:](?=[ \t]))*/.exec(line)?.[0].length ?? 0) > 2 * MAX_NESTING);
+}
+
+/** A problem quotes values from the file (names, paths): control characters are escaped, so it stays one line. */
+function oneLine(problem: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what this replaces
+  return problem.replace(/[\u0000-\u001f\u007f]/g, (char) => JSON.stringify(char).slice(1, -1));
 }
 
 const fieldOf = (problem: string): string => problem.slice(0, problem.indexOf(": "));

@@ -1,6 +1,6 @@
 // Wiring: config → store, tokens, upstream, routing → one request handler.
-import { Access } from "../access/access.js";
 import { browserPolicy, type BrowserPolicy } from "../access/browser-guard.js";
+import { Identifier } from "../access/identify.js";
 import { IssueRate } from "../access/issue-rate.js";
 import { IssuedTokens } from "../access/issued-tokens.js";
 import type { CallbackStatusSource } from "../callbacks/relay.js";
@@ -13,7 +13,7 @@ import {
   type Instruments,
   type Registry,
 } from "../metrics.js";
-import { BodyBudget } from "../proxy/body-budget.js";
+import { BodyBudget } from "../http/body-budget.js";
 import { createForwarder, type Forwarder } from "../proxy/forward.js";
 import { frameForUpstream } from "../proxy/outgoing/frame-for-upstream.js";
 import { stripClientAddress } from "../proxy/outgoing/strip-client-address.js";
@@ -59,8 +59,8 @@ export interface Runtime {
   readonly upstream: Upstream;
   readonly forwarder: Forwarder;
   readonly routing: Routing;
-  /** gettoken for legacy apps, proxy-issued tokens, clients. */
-  readonly access: Access;
+  /** Who is calling: gettoken for legacy apps, proxy-issued tokens, clients. */
+  readonly identifier: Identifier;
   /** Which Host names and web origins may reach the API listener. */
   readonly browserPolicy: BrowserPolicy;
   readonly tickets: TicketSource;
@@ -119,9 +119,8 @@ export function createRuntime(config: Config, deps: ProxyDeps, previous?: Runtim
     upstream,
     forwarder,
     routing,
-    access: new Access(
+    identifier: new Identifier(
       config,
-      routing,
       new IssuedTokens(store, now),
       new IssueRate(config.limits.issuedTokensPerMinute, now),
     ),

@@ -7,7 +7,7 @@ import { startCallbacks, type CallbackDeps, type RunningCallbacks } from "../../
 import { loadConfigText, type Config } from "../../src/config/load.js";
 import { createLogger } from "../../src/log.js";
 import { createMetricsRegistry } from "../../src/metrics.js";
-import { BodyBudget } from "../../src/proxy/body-budget.js";
+import { BodyBudget } from "../../src/http/body-budget.js";
 import { FakeWeCom, type FakeApp, type FakeWeComOptions } from "../../src/sandbox/fake-wecom.js";
 import { createRuntime, type ProxyDeps, type Runtime } from "../../src/server/create-proxy.js";
 import { startServer, type RunningServer } from "../../src/server/lifecycle.js";
@@ -169,7 +169,7 @@ function newSecret(): string {
 
 /** vitest fixture: `stack` is started for the test and always closed after it. */
 export const test = base.extend<{ stack: Stack }>({
-  // biome-ignore lint: vitest fixtures take a destructured first argument
+  // eslint-disable-next-line no-empty-pattern -- vitest fixtures take a destructured first argument
   stack: async ({}, use) => {
     const stack = await startStack();
     await use(stack);

@@ -3,7 +3,8 @@
 // header passes, and the config loader.
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
-import { checkPath, type Caller } from "../../src/access/caller.js";
+import { authorize } from "../../src/access/authorize.js";
+import type { Caller } from "../../src/access/caller.js";
 import { loadConfigText, type Config } from "../../src/config/load.js";
 import { ProxyError } from "../../src/errors.js";
 import { pathWithToken } from "../../src/proxy/outgoing/inject-token.js";
@@ -13,8 +14,9 @@ import { stripClientAddress } from "../../src/proxy/outgoing/strip-client-addres
 import { stripProxyControls } from "../../src/proxy/outgoing/strip-proxy-controls.js";
 import { runPasses, type Outgoing } from "../../src/proxy/pass.js";
 import { normalizePath } from "../../src/routing/normalize-path.js";
+import { locate } from "../../src/routing/locate.js";
 import { Routing } from "../../src/routing/pick-agent.js";
-import { splitTarget } from "../../src/routing/request-target.js";
+import { splitTarget } from "../../src/http/request-target.js";
 
 const RUNS = { numRuns: 2000 };
 
@@ -146,16 +148,14 @@ describe("routing with authorization", () => {
         (scope, raw, rawQuery, text, headerAgent, issued) => {
           const client: Caller = { name: "c", agents: scope.agents.map(agentNamed), paths: scope.paths };
           const result = outcome(() => {
-            const path = normalizePath(raw);
-            const pick = routing.pick({
-              path,
+            const located = locate(config, normalizePath(raw), headerAgent);
+            const pick = routing.pick(located, {
               rawQuery,
               body: Buffer.from(text),
-              headerAgent,
               issuedAgent: issued === undefined ? undefined : agentNamed(issued),
-              scope: client,
+              allowed: client.agents,
             });
-            checkPath(client, pick.path);
+            authorize(client, pick);
             return pick;
           });
           if (result instanceof ProxyError) {
@@ -210,7 +210,7 @@ describe("the query rewrite", () => {
         const forwarded = splitTarget(pathWithToken(outgoingFor("/cgi-bin/user/get", rawQuery), token)).rawQuery;
         const sent = forwarded.split("&");
         const expectedKept =
-          rawQuery === "" ? [] : rawQuery.split("&").filter((p) => decodedName(p) !== "access_token");
+          rawQuery === "" ? [] : rawQuery.split("&").filter((p: string) => decodedName(p) !== "access_token");
         expect(sent.slice(0, -1)).toEqual(expectedKept);
         expect(sent.at(-1)).toBe(`access_token=${token}`);
         expect(sent.filter((p) => decodedName(p) === "access_token")).toHaveLength(1);
