@@ -46,6 +46,24 @@ export class BodyTooLarge extends ProxyError {
   readonly errcode = 9413001;
 }
 
+/** Host names a site this listener does not serve (DNS rebinding). */
+export class MisdirectedRequest extends ProxyError {
+  readonly status = 421;
+  readonly errcode = 9421001;
+}
+
+/** An operator action repeated too soon (a forced token refresh). */
+export class TooManyRequests extends ProxyError {
+  readonly status = 429;
+  readonly errcode = 9429001;
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(message);
+  }
+}
+
 /** WeCom rejected an agent's corpid/secret at gettoken. Names the agent, never the secret. */
 export class CredentialsRejected extends ProxyError {
   readonly status = 502;
@@ -68,6 +86,13 @@ export class UpstreamUnreachable extends ProxyError {
 export class StoreUnavailable extends ProxyError {
   readonly status = 503;
   readonly errcode = 9503001;
+}
+
+/** The process buffers as many request bodies as limits.maxBufferedBytes allows: try again shortly. */
+export class Overloaded extends ProxyError {
+  readonly status = 503;
+  readonly errcode = 9503002;
+  readonly retryAfterSeconds = 1;
 }
 
 /** WeCom slower than upstream.timeoutMs. */

@@ -1,19 +1,41 @@
 // The logger, built once, with redaction configured here rather than at call sites (DESIGN §8).
 import { pino, stdTimeFunctions, type DestinationStream, type Logger } from "pino";
 import type { LogFormat } from "./config/schema.js";
+import { paramName } from "./http/request-target.js";
 import { CREDENTIAL_PARAMS } from "./wecom/errcodes.js";
 
 export type { Logger };
 
 const REDACTED = "[redacted]";
-const CREDENTIAL_PARAM = new RegExp(`([?&](?:${CREDENTIAL_PARAMS.join("|")})=)[^&#]*`, "gi");
+const CREDENTIAL_NAMES: ReadonlySet<string> = new Set(CREDENTIAL_PARAMS);
 /** `scheme://user:password@host`: a forward proxy's URL carries its credentials this way. */
 const USERINFO = /(\/\/)[^/?#@\s]*@/g;
 
 /** The URL with every credential parameter's value and any user:password replaced. */
 export function redactUrl(url: string): string {
-  const withoutParams = url.includes("=") ? url.replace(CREDENTIAL_PARAM, `$1${REDACTED}`) : url;
+  const withoutParams = url.includes("=") ? redactQuery(url) : url;
   return withoutParams.includes("@") ? withoutParams.replace(USERINFO, `$1${REDACTED}@`) : withoutParams;
+}
+
+/**
+ * Names are decoded as the router decodes them (paramName), so `access%5Ftoken=` is masked
+ * like `access_token=`; letter case is ignored, to err on the side of masking.
+ */
+function redactQuery(url: string): string {
+  const mark = url.indexOf("?");
+  if (mark === -1) return url;
+  const hash = url.indexOf("#", mark);
+  const end = hash === -1 ? url.length : hash;
+  const query = url
+    .slice(mark + 1, end)
+    .split("&")
+    .map((param) => {
+      const eq = param.indexOf("=");
+      if (eq === -1 || !CREDENTIAL_NAMES.has(paramName(param).toLowerCase())) return param;
+      return `${param.slice(0, eq + 1)}${REDACTED}`;
+    })
+    .join("&");
+  return `${url.slice(0, mark + 1)}${query}${url.slice(end)}`;
 }
 
 const urlSerializer = (url: unknown) =>

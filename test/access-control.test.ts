@@ -4,6 +4,7 @@ import { once } from "node:events";
 import http from "node:http";
 import { describe, expect, test } from "vitest";
 import { Identifier } from "../src/access/identify.js";
+import { IssueRate } from "../src/access/issue-rate.js";
 import { IssuedTokens } from "../src/access/issued-tokens.js";
 import type { AgentConfig, ClientConfig, Config } from "../src/config/load.js";
 import { Secret } from "../src/config/secret.js";
@@ -351,7 +352,11 @@ function admitWith(stack: LegacyStack, clients: Config["clients"], token: string
 }
 
 function identifyWith(config: Config, stack: LegacyStack, token: string) {
-  const identifier = new Identifier(config, new IssuedTokens(stack.runtime.store, stack.clock.now));
+  const identifier = new Identifier(
+    config,
+    new IssuedTokens(stack.runtime.store, stack.clock.now),
+    new IssueRate(60, stack.clock.now),
+  );
   return identifier.identify(locate(config, "/cgi-bin/message/send", undefined), {
     rawQuery: `access_token=${token}`,
     headers: {},

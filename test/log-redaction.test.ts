@@ -9,11 +9,12 @@ import { Writable } from "node:stream";
 import { describe, expect, test as plainTest } from "vitest";
 import { stringify } from "yaml";
 import { Secret } from "../src/config/secret.js";
-import { createLogger, prettyDestination, wantsPretty } from "../src/log.js";
-import { getJson } from "./helpers/http.js";
+import { createLogger, prettyDestination, redactUrl, wantsPretty } from "../src/log.js";
+import { CREDENTIAL_PARAMS } from "../src/wecom/errcodes.js";
+import { getJson, request } from "./helpers/http.js";
 import { LogCapture } from "./helpers/log-capture.js";
 import { ProxyProcess } from "./helpers/proxy-process.js";
-import { test, type Stack } from "./helpers/start-stack.js";
+import { CORP_A, test, type Stack } from "./helpers/start-stack.js";
 
 const ADMIN_KEY = randomBytes(24).toString("base64url");
 const PROXY_PASSWORD = randomBytes(18).toString("base64url");
@@ -106,6 +107,54 @@ describe("the logger's redaction", () => {
     expect(text).toMatch(/INFO.*careless/);
     expect(text.trimStart().startsWith("{")).toBe(false);
     for (const credential of credentialsOf(stack)) expect(text).not.toContain(credential);
+  });
+});
+
+/** Several ways to spell a parameter name that a server decodes back to it. */
+function spellings(name: string): string[] {
+  const hex = (char: string) => `%${char.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0")}`;
+  const first = name[0] ?? "";
+  return [
+    name,
+    name.toUpperCase(),
+    `${hex(first)}${name.slice(1)}`,
+    `${hex(first).toLowerCase()}${name.slice(1)}`,
+    name.replace(/_/g, "%5F"),
+    name.replace(/_/g, "%5f"),
+    [...name].map(hex).join(""),
+    `${name.slice(0, -1)}${hex(name.slice(-1))}`,
+  ];
+}
+
+describe("percent-encoded credential names", () => {
+  test("are masked in the access log like their plain spelling", async ({ stack }) => {
+    const values: string[] = [];
+    for (const name of CREDENTIAL_PARAMS) {
+      const query = spellings(name)
+        .map((spelling, index) => {
+          const value = `v${randomBytes(12).toString("hex")}${index}`;
+          values.push(value);
+          return `${spelling}=${value}`;
+        })
+        .join("&");
+      await request(`${stack.proxyUrl}/`, { rawPath: `/cgi-bin/user/get?userid=zhangsan&${query}` });
+    }
+    const corpsecret = `corp%73ecret=${stack.secrets.notify}`;
+    await request(`${stack.proxyUrl}/`, { rawPath: `/cgi-bin/gettoken?corpid=${CORP_A}&${corpsecret}` });
+    await stack.logs.waitFor((line) => String(line["url"]).startsWith("/cgi-bin/gettoken"));
+    const text = stack.logs.text();
+    for (const value of values) expect(text).not.toContain(value);
+    expect(text).toContain("corp%73ecret=[redacted]");
+    expect(text).toContain("userid=zhangsan");
+  });
+
+  plainTest("redactUrl masks every spelling and keeps other parameters byte for byte", () => {
+    for (const name of CREDENTIAL_PARAMS) {
+      for (const spelling of spellings(name)) {
+        expect(redactUrl(`/p?a=%41&${spelling}=SECRET&b=2#f`)).toBe(`/p?a=%41&${spelling}=[redacted]&b=2#f`);
+      }
+    }
+    expect(redactUrl("/p?not_a_key=x&keys=y")).toBe("/p?not_a_key=x&keys=y");
   });
 });
 

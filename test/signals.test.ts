@@ -123,11 +123,11 @@ describe("SIGTERM", () => {
     socket.setEncoding("utf8").on("data", (chunk: string) => (received += chunk));
     const closed = once(socket, "close");
     const arrived = once(sandbox.events, "request");
-    socket.write("GET /cgi-bin/user/get?userid=zhangsan HTTP/1.1\r\nHost: proxy\r\n\r\n");
+    socket.write("GET /cgi-bin/user/get?userid=zhangsan HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
     await within(arrived, "the held request to reach WeCom");
     proxy?.signal("SIGTERM");
     await proxy?.waitForLine((line) => line["msg"] === "shutting down", '"shutting down"');
-    socket.write("GET /-/healthy HTTP/1.1\r\nHost: proxy\r\n\r\n");
+    socket.write("GET /-/healthy HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
     release();
     await within(closed, "the connection to close");
     const answers = received.split(/(?=HTTP\/1\.1 )/);

@@ -3,11 +3,18 @@
 // to one agent and one client; wrong input gets WeCom's own errcodes.
 import type { AgentConfig, ClientConfig, Config } from "../config/load.js";
 import { queryValue } from "../http/request-target.js";
-import { CORPID_MISSING, INVALID_CORPID, INVALID_CREDENTIAL, SECRET_MISSING } from "../wecom/errcodes.js";
+import {
+  CORPID_MISSING,
+  FREQUENCY_LIMITED,
+  INVALID_CORPID,
+  INVALID_CREDENTIAL,
+  SECRET_MISSING,
+} from "../wecom/errcodes.js";
 import { errorAnswer, okAnswer, type LocalAnswer } from "../wecom/local-answer.js";
 import { authorizeGrant } from "./authorize.js";
 import { agentSecretCaller } from "./caller.js";
 import type { ClientDirectory } from "./client-directory.js";
+import type { IssueRate } from "./issue-rate.js";
 import { fingerprintOf, type IssuedTokens } from "./issued-tokens.js";
 
 export interface GettokenContext {
@@ -15,6 +22,7 @@ export interface GettokenContext {
   /** undefined when access control is off. */
   readonly directory: ClientDirectory | undefined;
   readonly issued: IssuedTokens;
+  readonly rate: IssueRate;
 }
 
 export interface GettokenRequest {
@@ -50,11 +58,16 @@ export async function answerGettoken(
   if (grant === undefined || grant.agent.corpid !== corpid) {
     return refuse(INVALID_CREDENTIAL, "invalid credential", credentialHint(context, secret, request.explicitAgent));
   }
-  const issued = await context.issued.issue({
-    agent: grant.agent.name,
-    client: grant.client?.name,
-    credential: fingerprintOf(grant.client?.key ?? grant.agent.secret),
-  });
+  const credential = fingerprintOf(grant.client?.key ?? grant.agent.secret);
+  if (!context.rate.allow(credential)) {
+    // WeCom's own answer to a gettoken flood.
+    return refuse(
+      FREQUENCY_LIMITED,
+      "api freq out of limit",
+      "too many tokens for this key (limits.issuedTokensPerMinute)",
+    );
+  }
+  const issued = await context.issued.issue({ agent: grant.agent.name, client: grant.client?.name, credential });
   return {
     answer: okAnswer({ access_token: issued.token, expires_in: issued.expiresInSeconds }),
     client: grant.client?.name ?? (context.directory === undefined ? undefined : agentSecretCaller(grant.agent).name),

@@ -12,6 +12,7 @@ import type { BearerClient, Identity, TokenHolder } from "./authorize.js";
 import { agentSecretCaller, callerOf } from "./caller.js";
 import { ClientDirectory } from "./client-directory.js";
 import { answerGettoken } from "./gettoken.js";
+import type { IssueRate } from "./issue-rate.js";
 import { fingerprintOf, isProxyToken, type IssuedTokens, type TokenBinding } from "./issued-tokens.js";
 
 export interface IdentifyRequest {
@@ -38,6 +39,7 @@ export class Identifier {
   constructor(
     private readonly config: AccessConfig,
     private readonly issued: IssuedTokens,
+    private readonly rate: IssueRate,
   ) {
     this.directory = config.clients === undefined ? undefined : new ClientDirectory(config.clients);
   }
@@ -45,7 +47,7 @@ export class Identifier {
   async identify(located: Located, request: IdentifyRequest): Promise<LocalAdmission | Identity> {
     if (located.path === GETTOKEN_PATH) {
       const { answer, client } = await answerGettoken(
-        { config: this.config, directory: this.directory, issued: this.issued },
+        { config: this.config, directory: this.directory, issued: this.issued, rate: this.rate },
         { rawQuery: request.rawQuery, explicitAgent: explicitAgentOf(located), ip: request.remoteAddress },
       );
       return { kind: "answer", answer, client };

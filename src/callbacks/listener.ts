@@ -4,8 +4,9 @@ import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import type { CallbacksConfig } from "../config/load.js";
-import { BodyTooLarge, ClientGone, InternalError, MethodNotAllowed, NotFound } from "../errors.js";
-import { CLIENT_CLOSED, elapsedMs, mustClose } from "../http/exchange.js";
+import { BodyTooLarge, ClientGone, InternalError, MethodNotAllowed, NotFound, Overloaded } from "../errors.js";
+import type { BodyBudget } from "../http/body-budget.js";
+import { CLIENT_CLOSED, elapsedMs, mustClose, retryAfterOf } from "../http/exchange.js";
 import { readBody } from "../http/read-body.js";
 import { splitTarget } from "../http/request-target.js";
 import { sendJson } from "../http/send-json.js";
@@ -15,6 +16,7 @@ import { Refused, receiveEvent, verifyUrl, type CallbackAnswer, type ReceiveCont
 export interface ListenerContext extends ReceiveContext {
   readonly config: CallbacksConfig;
   readonly metrics: CallbackMetrics;
+  readonly bodyBudget: BodyBudget;
 }
 
 /** What the log says of a callback request: never its query (signature, echostr) or body. */
@@ -28,15 +30,12 @@ interface CallbackLine {
   ms?: number;
 }
 
-/** The internet is on the other side: slow senders do not get to hold sockets for long. */
-export const CALLBACK_TIMEOUTS = { headersTimeoutMs: 10_000, requestTimeoutMs: 15_000 } as const;
-
 /** One request to the public listener, answered and logged; never rejects. */
 export async function handleCallback(ctx: ListenerContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const started = performance.now();
   const line: CallbackLine = { reqId: randomUUID(), method: req.method };
   try {
-    const answer = await serve(ctx, req, line, started);
+    const answer = await serve(ctx, req, res, line, started);
     line.reason = answer.reason;
     line.eventId = answer.eventId;
     // Cut while the answer was being made (WeCom gave up, or the listener's drain ran out).
@@ -62,6 +61,7 @@ export async function handleCallback(ctx: ListenerContext, req: IncomingMessage,
 async function serve(
   ctx: ListenerContext,
   req: IncomingMessage,
+  res: ServerResponse,
   line: CallbackLine,
   started: number,
 ): Promise<CallbackAnswer> {
@@ -75,9 +75,13 @@ async function serve(
   }
   let body: Buffer;
   try {
-    body = await readBody(req, ctx.config.maxBodyBytes, "callbacks.maxBodyBytes");
+    body = await readBody(req, ctx.config.maxBodyBytes, "callbacks.maxBodyBytes", {
+      budget: ctx.bodyBudget,
+      until: res,
+    });
   } catch (error) {
     if (error instanceof BodyTooLarge) throw new Refused("too_large", error);
+    if (error instanceof Overloaded) throw new Refused("busy", error);
     throw error;
   }
   return receiveEvent(app, rawQuery, body, ctx, started);
@@ -94,6 +98,8 @@ function refuse(ctx: ListenerContext, res: ServerResponse, line: CallbackLine, e
   if (!(error instanceof Refused)) ctx.log.error({ reqId: line.reqId, err: error }, "unexpected failure");
   const headers: Record<string, string> = { "x-request-id": line.reqId };
   if (mustClose(res, answer)) headers["connection"] = "close";
+  const retryAfter = retryAfterOf(answer);
+  if (retryAfter !== undefined) headers["retry-after"] = String(retryAfter);
   if (!res.headersSent) sendJson(res, answer.status, answer, headers);
   return answer.status;
 }

@@ -27,6 +27,7 @@ export type RefusalReason =
   | "unknown_path"
   | "method"
   | "too_large"
+  | "busy"
   | "bad_query"
   | "stale_timestamp"
   | "bad_signature"

@@ -4,10 +4,11 @@ import type { Config } from "../config/load.js";
 import { listen, type Listener } from "../http/listener.js";
 import type { Logger } from "../log.js";
 import type { Registry } from "../metrics.js";
+import { BodyBudget } from "../http/body-budget.js";
 import type { Store } from "../store/store.js";
 import { openStore } from "../store/open-store.js";
 import { DEFAULT_RETRY, type RetrySettings } from "./delivery-lane.js";
-import { CALLBACK_TIMEOUTS, handleCallback } from "./listener.js";
+import { handleCallback } from "./listener.js";
 import { registerCallbackMetrics } from "./metrics.js";
 import { PASSIVE_REPLY_BUDGET_MS } from "./receive.js";
 import { CallbackRelay } from "./relay.js";
@@ -22,6 +23,8 @@ export interface CallbackDeps {
   readonly retry?: RetrySettings;
   /** How long a passive reply may take (default PASSIVE_REPLY_BUDGET_MS); tests shorten it. */
   readonly replyBudgetMs?: number;
+  /** The process's body budget, shared with the API listener (limits.maxBufferedBytes). */
+  readonly bodyBudget?: BodyBudget;
 }
 
 export interface RunningCallbacks {
@@ -70,6 +73,7 @@ export async function startCallbacks(
     log: deps.log,
     metrics,
     replyBudgetMs: deps.replyBudgetMs ?? PASSIVE_REPLY_BUDGET_MS,
+    bodyBudget: deps.bodyBudget ?? new BodyBudget(config.limits.maxBufferedBytes),
   };
   let listener: Listener;
   try {
@@ -79,7 +83,8 @@ export async function startCallbacks(
       port: port ?? callbacks.listen.port,
       handle: (req, res) => handleCallback(ctx, req, res),
       onUnexpected: (error) => deps.log.error({ err: error }, "unexpected failure after a callback"),
-      ...CALLBACK_TIMEOUTS,
+      // The internet is on the other side: short defaults (config/schema.ts).
+      limits: callbacks.limits,
     });
   } catch (error) {
     await release();

@@ -6,6 +6,7 @@ import { exposureProblems } from "../config/exposure.js";
 import { loadConfigFile, type Config } from "../config/load.js";
 import { createLogger, logLevelFrom, stdoutDestination, type Logger } from "../log.js";
 import { createMetricsRegistry } from "../metrics.js";
+import { BodyBudget } from "../http/body-budget.js";
 import { InvalidEgressProxy } from "../proxy/egress-proxy.js";
 import { createRuntime, type ProxyDeps, type Runtime } from "../server/create-proxy.js";
 import { startServer, type RunningServer } from "../server/lifecycle.js";
@@ -44,12 +45,14 @@ async function main(): Promise<number> {
   const metrics = createMetricsRegistry();
   // One store for the process: tokens, access, tickets and callbacks share its connection.
   const store = openStore(config.store.url, Date.now, log);
+  // One budget for the bodies both listeners buffer.
+  const bodyBudget = new BodyBudget(config.limits.maxBufferedBytes);
   // The callback listener starts first and lives apart from the runtime: reloads keep it.
   let callbacks: RunningCallbacks | undefined;
   if (config.callbacks !== undefined) {
     const { host, port } = config.callbacks.listen;
     try {
-      callbacks = await startCallbacks(config, { log, metrics, store });
+      callbacks = await startCallbacks(config, { log, metrics, store, bodyBudget });
     } catch (error) {
       process.stderr.write(
         `wecom-proxy: cannot listen for callbacks on ${host}:${port} (${(error as NodeJS.ErrnoException).code ?? String(error)})\n`,
@@ -58,7 +61,14 @@ async function main(): Promise<number> {
       return 1;
     }
   }
-  const deps: ProxyDeps = { log, metrics, store, storeUrl: config.store.url, callbacks: callbacks?.relay };
+  const deps: ProxyDeps = {
+    log,
+    metrics,
+    store,
+    storeUrl: config.store.url,
+    callbacks: callbacks?.relay,
+    bodyBudget,
+  };
   let runtime: Runtime;
   try {
     runtime = createRuntime(config, deps);

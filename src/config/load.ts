@@ -1,5 +1,5 @@
 // Configuration file → validated, frozen Config, or every problem found (DESIGN §2, §3).
-import { readFileSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from "node:fs";
 import path from "node:path";
 import { parseDocument } from "yaml";
 import { parseCidr, type Cidr } from "./cidr.js";
@@ -31,12 +31,25 @@ export interface ClientConfig {
   readonly paths: readonly string[] | undefined;
 }
 
+/** What a listener allows slow, idle and numerous clients (README "Limits"). */
+export interface ListenerLimits {
+  readonly headersTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+  readonly maxHeaderBytes: number;
+  readonly maxConnections: number;
+}
+
 export interface Config {
   readonly listen: {
     readonly host: string;
     readonly port: number;
     /** Serve a non-loopback listener with no clients: (exposure.ts refuses it otherwise). */
     readonly allowUnauthenticated: boolean;
+    /** Host names clients may use besides IP literals, localhost and listen.host. */
+    readonly hostnames: readonly string[];
+    /** Web origins whose pages may call the proxy (none by default: WeCom forbids front ends). */
+    readonly allowedOrigins: readonly string[];
   };
   readonly upstream: {
     readonly url: URL;
@@ -45,7 +58,13 @@ export interface Config {
     readonly proxy: URL | undefined;
   };
   readonly store: { readonly url: string };
-  readonly limits: { readonly maxBodyBytes: number };
+  readonly limits: ListenerLimits & {
+    readonly maxBodyBytes: number;
+    /** All request bodies being buffered at once, both listeners together. */
+    readonly maxBufferedBytes: number;
+    /** Proxy-issued tokens per client (or per agent secret) per minute. */
+    readonly issuedTokensPerMinute: number;
+  };
   readonly log: { readonly level: LogLevel; readonly format: LogFormat };
   readonly metrics: { readonly enabled: boolean };
   /** SIGTERM: how long in-flight requests may take to finish. */
@@ -92,6 +111,7 @@ export interface CallbackAppConfig {
 export interface CallbacksConfig {
   readonly listen: { readonly host: string; readonly port: number };
   readonly maxBodyBytes: number;
+  readonly limits: ListenerLimits;
   /** By path. */
   readonly apps: ReadonlyMap<string, CallbackAppConfig>;
 }
@@ -104,28 +124,44 @@ export interface LoadOptions {
   baseDir?: string;
 }
 
+/** A configuration file larger than this is not one. */
+const MAX_CONFIG_BYTES = 1 << 20;
+/** A secret, key or token file: one line, a few KiB at most. */
+const MAX_SECRET_FILE_BYTES = 4096;
+
 export function loadConfigFile(file: string, options: LoadOptions = {}): LoadResult {
   let text: string;
   try {
-    text = readFileSync(file, "utf8");
+    text = readRegularFile(file, MAX_CONFIG_BYTES);
   } catch (error) {
-    return { ok: false, problems: [`cannot be read (${(error as NodeJS.ErrnoException).code ?? "error"})`] };
+    return { ok: false, problems: [oneLine(fileProblem(error))] };
   }
   return loadConfigText(text, { baseDir: path.dirname(path.resolve(file)), ...options });
 }
 
+/** The first line of yaml's message only: the rest quotes the file, secrets included. */
+const firstLine = (message: string) => (message.split("\n")[0] ?? "").replace(/ at line \d+, column \d+:?$/, "");
+
 export function loadConfigText(text: string, options: LoadOptions = {}): LoadResult {
-  const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-  if (document.errors.length > 0) {
-    // The first line of yaml's message only: the rest quotes the file, secrets included.
-    const describe = (message: string) => (message.split("\n")[0] ?? "").replace(/ at line \d+, column \d+:?$/, "");
-    return {
-      ok: false,
-      problems: document.errors.map((e) => `YAML line ${e.linePos?.[0]?.line ?? "?"}: ${describe(e.message)}`),
-    };
+  if (nestedTooDeep(text)) {
+    return { ok: false, problems: [`YAML: nested deeper than ${MAX_NESTING} levels; a configuration never is`] };
+  }
+  let tree: unknown;
+  try {
+    const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+    if (document.errors.length > 0) {
+      return {
+        ok: false,
+        problems: document.errors.map((e) => `YAML line ${e.linePos?.[0]?.line ?? "?"}: ${firstLine(e.message)}`),
+      };
+    }
+    tree = document.toJS();
+  } catch (error) {
+    // yaml throws on an alias bomb ("excessive alias count"), and the stack on absurd nesting.
+    return { ok: false, problems: [`YAML: ${firstLine(error instanceof Error ? error.message : String(error))}`] };
   }
   const problems: string[] = [];
-  const raw = interpolate(document.toJS(), [], options.env ?? process.env, problems) ?? {};
+  const raw = interpolate(tree, [], options.env ?? process.env, problems) ?? {};
   readFileBackedFields(raw, [], options.baseDir ?? process.cwd(), problems);
   const parsed = FileConfigSchema.safeParse(raw, { reportInput: true });
   if (!parsed.success) {
@@ -137,8 +173,29 @@ export function loadConfigText(text: string, options: LoadOptions = {}): LoadRes
       ),
     );
   }
-  if (problems.length > 0 || !parsed.success) return { ok: false, problems };
+  if (problems.length > 0 || !parsed.success) return { ok: false, problems: problems.map(oneLine) };
   return { ok: true, config: build(parsed.data) };
+}
+
+/** yaml recurses once per level: thousands of levels exhaust the stack, or the heap. */
+const MAX_NESTING = 64;
+
+/** Flow brackets, indentation and "- "/"? " indicators, each an upper bound on nesting (quotes aside). */
+function nestedTooDeep(text: string): boolean {
+  let flow = 0;
+  for (const char of text) {
+    if (char === "[" || char === "{") flow += 1;
+    else if (char === "]" || char === "}") flow = Math.max(0, flow - 1);
+    if (flow > MAX_NESTING) return true;
+  }
+  // Block nesting needs at least one more column per level: indentation or an indicator.
+  return text.split("\n").some((line) => (/^(?:[ \t]|[-?:](?=[ \t]))*/.exec(line)?.[0].length ?? 0) > 2 * MAX_NESTING);
+}
+
+/** A problem quotes values from the file (names, paths): control characters are escaped, so it stays one line. */
+function oneLine(problem: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what this replaces
+  return problem.replace(/[\u0000-\u001f\u007f]/g, (char) => JSON.stringify(char).slice(1, -1));
 }
 
 const fieldOf = (problem: string): string => problem.slice(0, problem.indexOf(": "));
@@ -201,13 +258,51 @@ function readFileBackedFields(node: unknown, at: (string | number)[], baseDir: s
 /** The file's content; on failure a problem, and a placeholder so validation does not repeat it. */
 function readSecretFile(file: string, where: string, problems: string[]): string {
   try {
-    const value = readFileSync(file, "utf8").trim();
-    if (value !== "") return value;
-    problems.push(`${where}: ${file} is empty`);
+    const value = readRegularFile(file, MAX_SECRET_FILE_BYTES).trim();
+    if (/[\r\n]/.test(value)) problems.push(`${where}: ${file} holds several lines; it must hold the value alone`);
+    else if (value !== "") return value;
+    else problems.push(`${where}: ${file} is empty`);
   } catch (error) {
-    problems.push(`${where}: ${file} cannot be read (${(error as NodeJS.ErrnoException).code ?? "error"})`);
+    problems.push(`${where}: ${fileProblem(error, file)}`);
   }
   return "(unreadable)";
+}
+
+/** Why a file was not read, naming the file but never its content. */
+class FileRefused extends Error {}
+
+function fileProblem(error: unknown, file?: string): string {
+  if (error instanceof FileRefused) return error.message;
+  const code = (error as NodeJS.ErrnoException).code ?? "error";
+  return file === undefined ? `cannot be read (${code})` : `${file} cannot be read (${code})`;
+}
+
+/**
+ * A regular file of at most `maxBytes`, read without ever blocking the event loop: the file is
+ * opened non-blocking and checked before any read, so a FIFO, a device (/dev/zero) or a
+ * directory is refused, and a file growing meanwhile is never read past the limit.
+ */
+function readRegularFile(file: string, maxBytes: number): string {
+  const fd = openSync(file, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+  try {
+    const stats = fstatSync(fd);
+    if (!stats.isFile()) throw new FileRefused(`${file} is ${kindOf(stats)}, not a regular file`);
+    if (stats.size > maxBytes) throw new FileRefused(`${file} is larger than ${maxBytes} bytes`);
+    const buffer = Buffer.alloc(maxBytes + 1);
+    const length = readSync(fd, buffer, 0, buffer.length, 0);
+    if (length > maxBytes) throw new FileRefused(`${file} is larger than ${maxBytes} bytes`);
+    return buffer.toString("utf8", 0, length);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function kindOf(stats: Stats): string {
+  if (stats.isDirectory()) return "a directory";
+  if (stats.isFIFO()) return "a FIFO";
+  if (stats.isCharacterDevice() || stats.isBlockDevice()) return "a device";
+  if (stats.isSocket()) return "a socket";
+  return "not a regular file";
 }
 
 function build(file: FileConfig): Config {
@@ -234,7 +329,11 @@ function build(file: FileConfig): Config {
         .sort(byLongestPrefix),
     );
   return Object.freeze({
-    listen: Object.freeze({ ...file.listen }),
+    listen: Object.freeze({
+      ...file.listen,
+      hostnames: Object.freeze([...file.listen.hostnames]),
+      allowedOrigins: Object.freeze([...file.listen.allowedOrigins]),
+    }),
     upstream: Object.freeze({
       url: new URL(file.upstream.url),
       timeoutMs: file.upstream.timeoutMs,
@@ -289,6 +388,7 @@ function buildCallbacks(file: FileConfig): CallbacksConfig | undefined {
   return Object.freeze({
     listen: Object.freeze({ ...file.callbacks.listen }),
     maxBodyBytes: file.callbacks.maxBodyBytes,
+    limits: Object.freeze({ ...file.callbacks.limits }),
     apps,
   });
 }

@@ -138,9 +138,56 @@ const CallbackAppSchema = z.strictObject({
   maxAgeSeconds: positiveInt.default(86400),
 });
 
+/** A DNS name a client may send in Host (a listener's own name, a load balancer's). */
+const hostname = z
+  .string()
+  .regex(
+    /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/,
+    "must be a DNS name such as proxy.corp.example",
+  )
+  .transform((name) => name.toLowerCase());
+
+/** A web origin as browsers send it: scheme://host[:port], nothing else. */
+const origin = z.string().refine((value) => {
+  try {
+    return new URL(value).origin === value;
+  } catch {
+    return false;
+  }
+}, "must be an origin such as https://admin.corp.example (scheme, host and port only)");
+
+/** How long slow or idle clients may hold a connection, and how many may (DESIGN §8). */
+const listenerLimits = (defaults: ListenerLimitDefaults) => ({
+  headersTimeoutMs: positiveInt.default(defaults.headersTimeoutMs),
+  requestTimeoutMs: positiveInt.default(defaults.requestTimeoutMs),
+  keepAliveTimeoutMs: positiveInt.default(defaults.keepAliveTimeoutMs),
+  maxHeaderBytes: z.preprocess(fromDigits, z.number().int().min(1024)).default(defaults.maxHeaderBytes),
+  maxConnections: positiveInt.default(defaults.maxConnections),
+});
+
+interface ListenerLimitDefaults {
+  readonly headersTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+  readonly maxHeaderBytes: number;
+  readonly maxConnections: number;
+}
+
 const CallbacksSchema = z.strictObject({
   listen: z.strictObject({ host: z.string().min(1).default("0.0.0.0"), port: port.default(8443) }).prefault({}),
   maxBodyBytes: positiveInt.default(1048576),
+  // The internet is on the other side: short timeouts, few connections.
+  limits: z
+    .strictObject(
+      listenerLimits({
+        headersTimeoutMs: 10000,
+        requestTimeoutMs: 15000,
+        keepAliveTimeoutMs: 5000,
+        maxHeaderBytes: 8192,
+        maxConnections: 256,
+      }),
+    )
+    .prefault({}),
   apps: z.record(agentName, CallbackAppSchema),
 });
 
@@ -151,6 +198,8 @@ const FileConfigBase = z.strictObject({
       port: port.default(8080),
       // Beyond loopback, no clients: is refused unless this says it is meant (exposure.ts).
       allowUnauthenticated: bool.default(false),
+      hostnames: z.array(hostname).default([]),
+      allowedOrigins: z.array(origin).default([]),
     })
     .prefault({}),
   upstream: z
@@ -171,7 +220,20 @@ const FileConfigBase = z.strictObject({
       message: "is for a redis:// or rediss:// store only",
     })
     .prefault({}),
-  limits: z.strictObject({ maxBodyBytes: positiveInt.default(26214400) }).prefault({}),
+  limits: z
+    .strictObject({
+      maxBodyBytes: positiveInt.default(26214400),
+      maxBufferedBytes: positiveInt.default(134217728),
+      issuedTokensPerMinute: positiveInt.default(60),
+      ...listenerLimits({
+        headersTimeoutMs: 10000,
+        requestTimeoutMs: 60000,
+        keepAliveTimeoutMs: 5000,
+        maxHeaderBytes: 16384,
+        maxConnections: 1024,
+      }),
+    })
+    .prefault({}),
   log: z
     .strictObject({ level: z.enum(LOG_LEVELS).default("info"), format: z.enum(LOG_FORMATS).default("auto") })
     .prefault({}),
@@ -224,6 +286,7 @@ function crossCheck(
     report(["defaultAgent"], `names unknown agent "${config.defaultAgent}"`);
   }
   if (isRecord(config.clients)) checkClients(config.clients, names, report);
+  crossCheckLimits(config, report);
   crossCheckCallbacks(config, report);
 }
 
@@ -253,6 +316,33 @@ function checkClients(
     const same = keys.find(([, other]) => other.matches(key.reveal()));
     if (same !== undefined) report(["clients", name, "key"], `is also client "${same[0]}"'s key`);
     keys.push([name, key]);
+  }
+}
+
+/** Node refuses a header timeout above the request timeout; a body above the budget could never pass. */
+function crossCheckLimits(
+  config: Partial<z.output<typeof FileConfigBase>>,
+  report: (path: Issue["path"], message: string) => void,
+) {
+  const limits = isRecord(config.limits) ? config.limits : undefined;
+  const callbackLimits =
+    isRecord(config.callbacks) && isRecord(config.callbacks.limits) ? config.callbacks.limits : undefined;
+  for (const [at, section] of [
+    [["limits"], limits],
+    [["callbacks", "limits"], callbackLimits],
+  ] as const) {
+    if (section === undefined) continue;
+    if (section.headersTimeoutMs > section.requestTimeoutMs) {
+      report([...at, "headersTimeoutMs"], "must not be above requestTimeoutMs");
+    }
+  }
+  if (limits === undefined) return;
+  if (limits.maxBodyBytes > limits.maxBufferedBytes) {
+    report(["limits", "maxBufferedBytes"], "must not be below limits.maxBodyBytes");
+  }
+  const callbackBody = isRecord(config.callbacks) ? config.callbacks.maxBodyBytes : undefined;
+  if (typeof callbackBody === "number" && callbackBody > limits.maxBufferedBytes) {
+    report(["limits", "maxBufferedBytes"], "must not be below callbacks.maxBodyBytes");
   }
 }
 

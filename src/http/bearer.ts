@@ -1,4 +1,5 @@
-import type { IncomingHttpHeaders } from "node:http";
+import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
+import { Unauthenticated } from "../errors.js";
 
 export type BearerCredential = { kind: "none" } | { kind: "malformed" } | { kind: "bearer"; value: string };
 
@@ -8,4 +9,11 @@ export function bearerOf(headers: IncomingHttpHeaders): BearerCredential {
   if (header === undefined) return { kind: "none" };
   const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(header);
   return match?.[1] === undefined ? { kind: "malformed" } : { kind: "bearer", value: match[1] };
+}
+
+/** Node keeps the first of several Authorization headers; which one a client meant is unknowable. */
+export function refuseAmbiguousAuthorization(req: Pick<IncomingMessage, "headersDistinct">): void {
+  if ((req.headersDistinct["authorization"]?.length ?? 0) > 1) {
+    throw new Unauthenticated("several Authorization headers are ambiguous; send one");
+  }
 }

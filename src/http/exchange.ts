@@ -1,7 +1,7 @@
 // What both listeners note of every request and answer.
 import type { ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
-import { BodyTooLarge, type ProxyError } from "../errors.js";
+import { BodyTooLarge, Overloaded, TooManyRequests, type ProxyError } from "../errors.js";
 
 /** nginx's convention for "the client closed the connection first". */
 export const CLIENT_CLOSED = 499;
@@ -14,4 +14,9 @@ export function elapsedMs(started: number): number {
 /** Whether this answer closes its connection: an unread body would be parsed as the next request. */
 export function mustClose(res: ServerResponse, answer: ProxyError): boolean {
   return answer instanceof BodyTooLarge || !res.req.complete;
+}
+
+/** Seconds after which a refused client may try again (a full body budget, a repeated refresh). */
+export function retryAfterOf(answer: ProxyError): number | undefined {
+  return answer instanceof Overloaded || answer instanceof TooManyRequests ? answer.retryAfterSeconds : undefined;
 }

@@ -1,7 +1,11 @@
 // Listening and draining, for both listeners: the shown URL, the requests in flight, and a
 // stop that lets them finish (up to a grace period) before it cuts what is left.
-import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import type http from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
+import type { ListenerLimits } from "../config/load.js";
+import { inTurn } from "./in-turn.js";
+import { createLimitedServer } from "./listener-limits.js";
 
 /** Work in progress that can be waited for. */
 export class InFlight {
@@ -36,8 +40,8 @@ export interface ListenOptions {
   readonly handle: (req: IncomingMessage, res: ServerResponse, answered: Promise<void>) => Promise<unknown>;
   /** A handler that rejected: a bug, kept from crashing the process. */
   readonly onUnexpected: (error: unknown) => void;
-  readonly headersTimeoutMs?: number;
-  readonly requestTimeoutMs?: number;
+  /** Timeouts, header size and connection cap (README "Limits"). */
+  readonly limits: ListenerLimits;
 }
 
 export interface Listener {
@@ -55,16 +59,16 @@ export interface Listener {
 export async function listen(options: ListenOptions): Promise<Listener> {
   const inFlight = new InFlight();
   let stopping = false;
-  const server = http.createServer({ requireHostHeader: false }, (req, res) => {
-    // While stopping, a request that still arrives on an open connection is answered, then
-    // its connection closes.
-    if (stopping) res.shouldKeepAlive = false;
-    const answered = new Promise<void>((resolve) => res.once("close", () => resolve()));
-    // Done when the handler is and the answer has left.
-    void inFlight.track(Promise.all([options.handle(req, res, answered), answered])).catch(options.onUnexpected);
-  });
-  if (options.headersTimeoutMs !== undefined) server.headersTimeout = options.headersTimeoutMs;
-  if (options.requestTimeoutMs !== undefined) server.requestTimeout = options.requestTimeoutMs;
+  const server = createLimitedServer(options.limits, (req, res) =>
+    inTurn(req, res, () => {
+      // While stopping, a request that still arrives on an open connection is answered, then
+      // its connection closes.
+      if (stopping) res.shouldKeepAlive = false;
+      const answered = new Promise<void>((resolve) => res.once("close", () => resolve()));
+      // Done when the handler is and the answer has left.
+      void inFlight.track(Promise.all([options.handle(req, res, answered), answered])).catch(options.onUnexpected);
+    }),
+  );
   const sockets = new Set<Socket>();
   server.on("connection", (socket: Socket) => {
     sockets.add(socket);

@@ -2,6 +2,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AgentConfig } from "../config/load.js";
 import { UpstreamUnreachable } from "../errors.js";
+import { RefreshDeferred } from "../tokens/refresh-budget.js";
 import type { TokenSource } from "../tokens/token-source.js";
 import { isTokenError } from "../wecom/errcodes.js";
 import { StaleConnection, type Forwarder } from "./forward.js";
@@ -31,9 +32,21 @@ export async function exchangeWithReplay(exchange: Exchange): Promise<Exchanged>
   const lease = await tokens.get(agent, signal);
   const first = await attempt(exchange, pathWithToken(outgoing, lease.token));
   // A token error is a small, complete JSON answer; it is dropped and never reaches the client.
-  if (!isTokenError(first.errcode) || !first.complete) return { answer: first, replayed: false };
-  const fresh = await tokens.refresh(agent, lease, signal);
-  return { answer: await attempt(exchange, pathWithToken(outgoing, fresh.token)), replayed: true };
+  if (!isTokenError(first.errcode) || !first.complete) {
+    tokens.worked(agent, lease);
+    return { answer: first, replayed: false };
+  }
+  let fresh;
+  try {
+    fresh = await tokens.refresh(agent, lease, signal);
+  } catch (error) {
+    // Too many refreshes of this agent's token lately: WeCom's answer goes to the client as is.
+    if (error instanceof RefreshDeferred) return { answer: first, replayed: false };
+    throw error;
+  }
+  const second = await attempt(exchange, pathWithToken(outgoing, fresh.token));
+  if (!isTokenError(second.errcode)) tokens.worked(agent, fresh);
+  return { answer: second, replayed: true };
 }
 
 /** One forward; sent once more when a pooled connection turned out to be closed already. */

@@ -2,6 +2,7 @@
 // agent X-WeCom-Agent names. Done once per request; access and the agent rules both read it.
 import type { AgentConfig, Config, RouteConfig } from "../config/load.js";
 import { BadRequest } from "../errors.js";
+import { canonicalEndpoint } from "../wecom/own-endpoints.js";
 
 export interface Located {
   /** The path to forward: the normalized path with any mount stripped. */
@@ -20,7 +21,8 @@ export function locate(
 ): Located {
   const mount = config.mounts.find((m) => path === m.prefix || path.startsWith(`${m.prefix}/`));
   return {
-    path: mount === undefined ? path : path.slice(mount.prefix.length) || "/",
+    // Another spelling of gettoken or a ticket path is that path, or refused (own-endpoints.ts).
+    path: canonicalEndpoint(mount === undefined ? path : path.slice(mount.prefix.length) || "/"),
     mount,
     headerAgent: headerValue === undefined ? undefined : agentNamed(config, headerValue),
   };

@@ -1,5 +1,7 @@
 // Wiring: config → store, tokens, upstream, routing → one request handler.
+import { browserPolicy, type BrowserPolicy } from "../access/browser-guard.js";
 import { Identifier } from "../access/identify.js";
+import { IssueRate } from "../access/issue-rate.js";
 import { IssuedTokens } from "../access/issued-tokens.js";
 import type { CallbackStatusSource } from "../callbacks/relay.js";
 import type { Config } from "../config/load.js";
@@ -11,6 +13,7 @@ import {
   type Instruments,
   type Registry,
 } from "../metrics.js";
+import { BodyBudget } from "../http/body-budget.js";
 import { createForwarder, type Forwarder } from "../proxy/forward.js";
 import { frameForUpstream } from "../proxy/outgoing/frame-for-upstream.js";
 import { stripClientAddress } from "../proxy/outgoing/strip-client-address.js";
@@ -46,6 +49,8 @@ export interface ProxyDeps {
   readonly metrics?: Registry;
   /** The callback relay (started apart from the runtime), for /-/callbacks. */
   readonly callbacks?: CallbackStatusSource;
+  /** The process's body budget, shared with the callback listener; a reload keeps it. */
+  readonly bodyBudget?: BodyBudget;
 }
 
 /** Everything a request needs, built once per configuration. */
@@ -66,8 +71,12 @@ export interface Runtime {
   readonly routing: Routing;
   /** Who is calling: gettoken for legacy apps, proxy-issued tokens, clients. */
   readonly identifier: Identifier;
+  /** Which Host names and web origins may reach the API listener. */
+  readonly browserPolicy: BrowserPolicy;
   readonly tickets: TicketSource;
   readonly passes: readonly Pass[];
+  /** limits.maxBufferedBytes, for the whole process. */
+  readonly bodyBudget: BodyBudget;
   readonly callbacks: CallbackStatusSource | undefined;
   close(): Promise<void>;
   /** Releases what `successor` (the next configuration's runtime) does not share. */
@@ -104,6 +113,8 @@ export function createRuntime(config: Config, deps: ProxyDeps, previous?: Runtim
     [...config.agents.values()].map((agent) => [agent.name, tokens.status(agent).secondsLeft] as const),
   );
   const forwarder = createForwarder(upstream);
+  const bodyBudget = deps.bodyBudget ?? previous?.bodyBudget ?? new BodyBudget(config.limits.maxBufferedBytes);
+  bodyBudget.resize(config.limits.maxBufferedBytes);
   const routing = new Routing(config);
   const release = () => {
     tokens.close();
@@ -122,10 +133,16 @@ export function createRuntime(config: Config, deps: ProxyDeps, previous?: Runtim
     upstream,
     forwarder,
     routing,
-    identifier: new Identifier(config, new IssuedTokens(store, now)),
+    identifier: new Identifier(
+      config,
+      new IssuedTokens(store, now),
+      new IssueRate(config.limits.issuedTokensPerMinute, now),
+    ),
+    browserPolicy: browserPolicy(config.listen),
     tickets: new TicketSource({ store, tokens, getJson: upstream.getJson, log: deps.log, now }),
     passes: [stripHopByHop, stripClientAddress, stripProxyControls, frameForUpstream(upstream.host)],
     callbacks: deps.callbacks,
+    bodyBudget,
     async close() {
       release();
       if (ownsStore) await store.close();

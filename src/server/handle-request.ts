@@ -4,8 +4,10 @@ import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import { authorize, authorizeCaller } from "../access/authorize.js";
+import { refuseBrowsers } from "../access/browser-guard.js";
 import { ClientGone, InternalError, ProxyError } from "../errors.js";
-import { CLIENT_CLOSED, elapsedMs, mustClose } from "../http/exchange.js";
+import { refuseAmbiguousAuthorization } from "../http/bearer.js";
+import { CLIENT_CLOSED, elapsedMs, mustClose, retryAfterOf } from "../http/exchange.js";
 import { readBody } from "../http/read-body.js";
 import { splitTarget } from "../http/request-target.js";
 import { sendJson } from "../http/send-json.js";
@@ -66,6 +68,8 @@ async function handle(rt: Runtime, req: IncomingMessage, res: ServerResponse): P
 }
 
 async function serve(rt: Runtime, req: IncomingMessage, res: ServerResponse, line: AccessLine, signal: AbortSignal) {
+  refuseBrowsers(req.headers, rt.browserPolicy);
+  refuseAmbiguousAuthorization(req);
   const { rawPath, rawQuery } = splitTarget(req.url ?? "/");
   const path = normalizePath(rawPath);
   if (path.startsWith("/-/")) {
@@ -144,7 +148,7 @@ async function admit(
   // Before the body is read: a caller who may not use the proxy makes it buffer nothing.
   const caller = authorizeCaller(identity);
   line.client = caller?.name;
-  const body = await readBody(req, rt.config.limits.maxBodyBytes);
+  const body = await readBody(req, rt.config.limits.maxBodyBytes, undefined, { budget: rt.bodyBudget, until: res });
   const pick = rt.routing.pick(located, {
     rawQuery,
     body,
@@ -174,6 +178,8 @@ function renderError(rt: Runtime, res: ServerResponse, reqId: string, error: unk
   }
   const headers: Record<string, string> = { "x-request-id": reqId };
   if (mustClose(res, proxyError)) headers["connection"] = "close";
+  const retryAfter = retryAfterOf(proxyError);
+  if (retryAfter !== undefined) headers["retry-after"] = String(retryAfter);
   sendJson(res, proxyError.status, proxyError, headers);
   return proxyError.status;
 }

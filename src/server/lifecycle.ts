@@ -35,6 +35,7 @@ export async function startServer(runtime: Runtime, host: string, port: number):
   const listener = await listen({
     host,
     port,
+    limits: runtime.config.limits,
     handle: (req, res, answered) => {
       const generation = current;
       return generation.inFlight.track(Promise.all([handleRequest(generation.runtime, req, res), answered]));

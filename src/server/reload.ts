@@ -56,11 +56,20 @@ function rejected(log: Logger, running: Runtime, file: string, problems: readonl
   return false;
 }
 
-/** The listener is bound once; log.format picks the destination once. */
+const LISTENER_LIMITS = [
+  "headersTimeoutMs",
+  "requestTimeoutMs",
+  "keepAliveTimeoutMs",
+  "maxHeaderBytes",
+  "maxConnections",
+] as const;
+
+/** The listener is bound once, with its limits; log.format picks the destination once. */
 function warnAboutRestartOnlyChanges(log: Logger, before: Config, after: Config): void {
   const changed = [
     before.listen.host !== after.listen.host || before.listen.port !== after.listen.port ? "listen" : "",
     before.log.format !== after.log.format ? "log.format" : "",
+    LISTENER_LIMITS.some((key) => before.limits[key] !== after.limits[key]) ? "limits (listener)" : "",
   ].filter((key) => key !== "");
   if (changed.length > 0) log.warn({ keys: changed }, "these settings take effect at the next restart");
 }

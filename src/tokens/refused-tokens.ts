@@ -39,9 +39,16 @@ export class RefusedTokens {
     if (superseded && this.fetchedHere.has(current)) return;
     let tokens = this.refused.get(key);
     if (tokens === undefined) this.refused.set(key, (tokens = new Map<string, number>()));
-    tokens.delete(failed.token); // re-inserted as the newest
+    // The first notice stands: later failures of the same string were sent before any gettoken
+    // that followed it, so such a gettoken's answer still counts (and N failures cost one fetch).
+    if (tokens.has(failed.token)) return;
     tokens.set(failed.token, this.mark());
     if (tokens.size > KEPT_PER_KEY) tokens.delete(tokens.keys().next().value as string);
+  }
+
+  /** Takes a refusal back: the refresh it called for was not allowed, so the token stays in use. */
+  forgive(key: string, token: string): void {
+    this.refused.get(key)?.delete(token);
   }
 
   isRefused(key: string, token: string): boolean {

@@ -2,6 +2,7 @@
 // belongs to, and handed to each token source built on that store. A reload therefore keeps
 // the cached tokens, the refused ones and the history without any source reading another's
 // state; a fetch the old source finishes late lands here and is seen by the new one.
+import { RefreshBudget } from "./refresh-budget.js";
 import { RefusedTokens } from "./refused-tokens.js";
 import type { TokenLease } from "./token-lease.js";
 
@@ -19,4 +20,8 @@ export class TokenMemory {
   readonly leases = new Map<string, TokenLease>();
   readonly refused = new RefusedTokens();
   readonly history = new Map<string, Partial<TokenHistory>>();
+  /** The lease that last served an answer, per key: its failure is a real invalidation. */
+  readonly worked = new Map<string, TokenLease>();
+  /** How often WeCom may be asked again; a reload must not reset it. */
+  readonly budget = new RefreshBudget();
 }

@@ -3,10 +3,11 @@
 import { createHash } from "node:crypto";
 import pRetry, { AbortError } from "p-retry";
 import type { AgentConfig } from "../config/load.js";
-import { CredentialsRejected, StoreUnavailable, UpstreamUnreachable } from "../errors.js";
+import { CredentialsRejected, StoreUnavailable, TooManyRequests, UpstreamUnreachable } from "../errors.js";
 import type { Logger } from "../log.js";
 import { describeGettokenRejection } from "../wecom/errcodes.js";
 import { GettokenBusy, GettokenRejected, type FetchedToken } from "../wecom/gettoken.js";
+import { RefreshDeferred } from "./refresh-budget.js";
 import { processLocal, type RefreshCoordinator } from "./refresh-coordinator.js";
 import type { RefusedTokens } from "./refused-tokens.js";
 import { refreshFrom, usableUntil } from "./lifetime.js";
@@ -121,6 +122,7 @@ export class TokenSource {
     const cached = this.cache.get(key);
     this.refused.refuse(key, failed, cached);
     if (cached !== undefined && this.isUsable(cached, key)) return cached;
+    this.spendRefresh(agent, key, failed);
     const run = () =>
       abortable(
         this.flights.run(key, () => this.obtain(agent, key, (entry) => this.isUsable(entry, key), "invalidated")),
@@ -144,14 +146,53 @@ export class TokenSource {
   ): Promise<{ readonly result: R; readonly replayed: boolean }> {
     const lease = await this.get(agent, signal);
     const first = await call(lease.token);
-    if (!refused(first)) return { result: first, replayed: false };
-    const fresh = await this.refresh(agent, lease, signal);
-    return { result: await call(fresh.token), replayed: true };
+    if (!refused(first)) {
+      this.worked(agent, lease);
+      return { result: first, replayed: false };
+    }
+    let fresh: TokenLease;
+    try {
+      fresh = await this.refresh(agent, lease, signal);
+    } catch (error) {
+      // Too many refreshes of this agent's token lately: WeCom's answer is the answer.
+      if (error instanceof RefreshDeferred) return { result: first, replayed: false };
+      throw error;
+    }
+    const second = await call(fresh.token);
+    if (!refused(second)) this.worked(agent, fresh);
+    return { result: second, replayed: true };
+  }
+
+  /** WeCom accepted `lease` for a call: a later failure of it is an invalidation, not a bad path. */
+  worked(agent: AgentConfig, lease: TokenLease): void {
+    const key = tokenKey(agent);
+    if (this.state.memory.worked.get(key) !== lease) this.state.memory.worked.set(key, lease);
+  }
+
+  /**
+   * Every refresh that would ask WeCom spends from the agent's budget (refresh-budget.ts); joining
+   * a fetch under way is free. Over budget, the refusal is taken back: the token stays in use and
+   * WeCom's answer reaches the client.
+   */
+  private spendRefresh(agent: AgentConfig, key: string, failed: TokenLease): void {
+    if (this.flights.has(key)) return;
+    // By lease, not string: WeCom hands the same string out again, and a fresh fetch has not worked yet.
+    const worked = this.state.memory.worked.get(key) === failed;
+    const wait = this.state.memory.budget.invalidationWait(key, this.now(), worked);
+    if (wait === 0) return;
+    this.refused.forgive(key, failed.token);
+    this.options.log.warn({ agent: agent.name, retryInMs: wait }, "token refresh deferred: too many token errors");
+    throw new RefreshDeferred(agent.name, wait);
   }
 
   /** A new token now, whatever the cache holds; joins a fetch already under way. */
   async forceRefresh(agent: AgentConfig, signal?: AbortSignal): Promise<TokenLease> {
     const key = tokenKey(agent);
+    const wait = this.state.memory.budget.forcedWait(key, this.now());
+    if (wait > 0) {
+      const seconds = Math.ceil(wait / 1000);
+      throw new TooManyRequests(`agent "${agent.name}"'s token was just refreshed; retry in ${seconds} s`, seconds);
+    }
     return abortable(
       this.flights.run(key, () => this.fetch(agent, key, "forced")),
       signal,

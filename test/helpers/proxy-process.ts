@@ -18,6 +18,11 @@ export interface Exit {
   readonly signal: NodeJS.Signals | null;
 }
 
+export interface ProcessOptions {
+  /** Starts it under `ulimit -n N` (a shell in front), to see what it does when descriptors run out. */
+  readonly fileLimit?: number;
+}
+
 export class ProxyProcess {
   stdout = "";
   stderr = "";
@@ -29,17 +34,19 @@ export class ProxyProcess {
   /** A directory start() made for the configuration file; removed by stop(). */
   private ownDir: string | undefined;
 
-  constructor(configFile: string, env: NodeJS.ProcessEnv = {}) {
+  constructor(configFile: string, env: NodeJS.ProcessEnv = {}, options: ProcessOptions = {}) {
     if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run "npm run build" first (npm test does)`);
     const base: NodeJS.ProcessEnv = { ...process.env };
     for (const name of ["WECOM_PROXY_CONFIG", "LOG_LEVEL", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"]) {
       delete base[name];
       delete base[name.toLowerCase()];
     }
-    this.child = spawn(process.execPath, [MAIN, "--config", configFile], {
-      env: { ...base, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const args = [MAIN, "--config", configFile];
+    const [command, argv] =
+      options.fileLimit === undefined
+        ? [process.execPath, args]
+        : ["/bin/sh", ["-c", `ulimit -n ${options.fileLimit} && exec "$0" "$@"`, process.execPath, ...args]];
+    this.child = spawn(command, argv, { env: { ...base, ...env }, stdio: ["ignore", "pipe", "pipe"] });
     const collect = (stream: "stdout" | "stderr") => (chunk: string) => {
       this[stream] += chunk;
       for (const wake of this.waiters) wake();
@@ -53,11 +60,15 @@ export class ProxyProcess {
   }
 
   /** Writes `config` (parsed YAML) to a file of its own, starts a proxy on it and waits until it listens. */
-  static async start(config: Record<string, unknown>, env: NodeJS.ProcessEnv = {}): Promise<ProxyProcess> {
+  static async start(
+    config: Record<string, unknown>,
+    env: NodeJS.ProcessEnv = {},
+    options: ProcessOptions = {},
+  ): Promise<ProxyProcess> {
     const dir = mkdtempSync(path.join(os.tmpdir(), "wecom-proxy-process-"));
     const file = path.join(dir, "wecom-proxy.yaml");
     writeFileSync(file, stringify(config));
-    const proxy = new ProxyProcess(file, env);
+    const proxy = new ProxyProcess(file, env, options);
     proxy.ownDir = dir;
     proxy.url = await proxy.listening();
     return proxy;

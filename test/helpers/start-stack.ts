@@ -7,6 +7,7 @@ import { startCallbacks, type CallbackDeps, type RunningCallbacks } from "../../
 import { loadConfigText, type Config } from "../../src/config/load.js";
 import { createLogger } from "../../src/log.js";
 import { createMetricsRegistry } from "../../src/metrics.js";
+import { BodyBudget } from "../../src/http/body-budget.js";
 import { FakeWeCom, type FakeApp, type FakeWeComOptions } from "../../src/sandbox/fake-wecom.js";
 import { createRuntime, type ProxyDeps, type Runtime } from "../../src/server/create-proxy.js";
 import { startServer, type RunningServer } from "../../src/server/lifecycle.js";
@@ -94,15 +95,16 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   };
   const start = async () => {
     const metrics = createMetricsRegistry();
+    const bodyBudget = new BodyBudget(config.limits.maxBufferedBytes);
     const callbacks =
       config.callbacks === undefined
         ? undefined
         : await startCallbacks(
             config,
-            { log, metrics, now: clock.now, store: options.store, retry: FAST_RETRY, ...options.callbacks },
+            { log, metrics, now: clock.now, store: options.store, retry: FAST_RETRY, bodyBudget, ...options.callbacks },
             0,
           );
-    const runtime = createRuntime(config, { ...deps, metrics, callbacks: callbacks?.relay });
+    const runtime = createRuntime(config, { ...deps, metrics, callbacks: callbacks?.relay, bodyBudget });
     return { runtime, callbacks, server: await startServer(runtime, "127.0.0.1", 0) };
   };
   let running: { runtime: Runtime; callbacks: RunningCallbacks | undefined; server: RunningServer } = await start();

@@ -1,5 +1,5 @@
 import { isProxyToken } from "../../access/issued-tokens.js";
-import { paramName, queryValue, withoutParam } from "../../http/request-target.js";
+import { paramName, queryValue } from "../../http/request-target.js";
 import type { Outgoing } from "../pass.js";
 
 /**
@@ -7,9 +7,11 @@ import type { Outgoing } from "../pass.js";
  * the other parameters keep their order, repeats and raw bytes (DESIGN §5).
  */
 export function pathWithToken(outgoing: Outgoing, token: string): string {
-  const kept = withoutParam(outgoing.rawQuery, "access_token");
   const tokenParam = `access_token=${encodeURIComponent(token)}`;
-  return `${outgoing.path}?${kept === "" ? tokenParam : `${kept}&${tokenParam}`}`;
+  if (outgoing.rawQuery === "") return `${outgoing.path}?${tokenParam}`;
+  // Split here rather than joined back first: an empty parameter ("&access_token=x") is kept too.
+  const kept = outgoing.rawQuery.split("&").filter((param) => paramName(param) !== "access_token");
+  return `${outgoing.path}?${[...kept, tokenParam].join("&")}`;
 }
 
 /** For paths that carry their own credentials: forwarded untouched, except a proxy-issued token. */
