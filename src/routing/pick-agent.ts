@@ -1,10 +1,11 @@
 // DESIGN §4: which agent's token a request gets. Pure: no tokens, no I/O.
 import type { AgentConfig, Config } from "../config/load.js";
 import { BadRequest, Forbidden } from "../errors.js";
+import { familyOf } from "../wecom/api-families.js";
 import { TOKENLESS_PREFIXES } from "../wecom/errcodes.js";
 import { queryValue } from "./request-target.js";
 
-export type Rule = "tokenless" | "header" | "mount" | "issued-token" | "agentid" | "route" | "default";
+export type Rule = "tokenless" | "header" | "mount" | "issued-token" | "agentid" | "route" | "family" | "default";
 
 export interface AgentPick {
   /** undefined for paths that carry their own credentials (webhooks, service APIs). */
@@ -47,7 +48,9 @@ const AGENTID_BODY_LIMIT = 1 << 20;
 export class Routing {
   private readonly byAgentid: ReadonlyMap<number, AgentConfig>;
 
-  constructor(private readonly config: Pick<Config, "agents" | "mounts" | "routes" | "defaultAgent">) {
+  constructor(
+    private readonly config: Pick<Config, "agents" | "mounts" | "routes" | "defaultAgent" | "familyAgents">,
+  ) {
     this.byAgentid = new Map(
       [...config.agents.values()].flatMap((agent) => (agent.agentid === undefined ? [] : [[agent.agentid, agent]])),
     );
@@ -82,18 +85,29 @@ export class Routing {
     // 4. agentid in the query or a JSON body
     const byAgentid = this.agentFromAgentid(input);
     if (byAgentid !== undefined) return { agent: allowed(byAgentid, "agentid"), rule: "agentid", path };
-    // 5. longest routes[].path prefix (among the client's agents)
+    // 6. longest routes[].path prefix (among the client's agents)
     const route = this.config.routes.find(
       (r) => path.startsWith(r.prefix) && (scope?.agents.includes(r.agent) ?? true),
     );
     if (route !== undefined) return { agent: route.agent, rule: "route", path };
-    // 6. the client's default agent, else defaultAgent
+    // 7. the API family's agent (a family nobody declares, or outside the client's agents, falls through)
+    const byFamily = this.familyAgent(path);
+    if (byFamily !== undefined && (scope?.agents.includes(byFamily) ?? true)) {
+      return { agent: byFamily, rule: "family", path };
+    }
+    // 8. the client's default agent, else defaultAgent
     const fallback = scope === undefined ? this.config.defaultAgent : scope.agents[0];
     if (fallback !== undefined) return { agent: fallback, rule: "default", path };
-    // 7.
+    // 9.
     throw new BadRequest(
       "no agent for this request: send X-WeCom-Agent: NAME, use a mount, or configure a route or defaultAgent",
     );
+  }
+
+  /** The agent that declares the family `path` belongs to. */
+  familyAgent(path: string): AgentConfig | undefined {
+    const family = familyOf(path);
+    return family === undefined ? undefined : this.config.familyAgents.get(family);
   }
 
   private headerAgent(name: string | undefined): AgentConfig | undefined {
