@@ -45,6 +45,14 @@ export const INVALID_MEDIA_ID = 40007;
 export const INVALID_PARAMETER = 40058;
 export const INVALID_USERID = 60111;
 export const INVALID_WEBHOOK_KEY = 93000;
+export const INVALID_TAGID = 40068;
+export const CHATID_NOT_FOUND = 86003;
+
+/** Answers that mean "wrong secret, agent or place" (DESIGN §1); the proxy hints at the cause. */
+export const API_FORBIDDEN = 48002;
+export const NO_PRIVILEGE = 60011;
+export const IP_NOT_ALLOWED = 60020;
+export const AGENTID_MISMATCH = 301002;
 
 /** Query parameters that carry credentials: never logged, never echoed. */
 export const CREDENTIAL_PARAMS: readonly string[] = [
