@@ -18,6 +18,7 @@ import { stripHopByHop } from "../proxy/outgoing/strip-hop-by-hop.js";
 import { stripProxyControls } from "../proxy/outgoing/strip-proxy-controls.js";
 import type { Pass } from "../proxy/pass.js";
 import { egressProxyFor } from "../proxy/egress-proxy.js";
+import { ProblemWatch } from "../proxy/problem-watch.js";
 import { createUpstream, type Upstream } from "../proxy/upstream.js";
 import { Routing } from "../routing/pick-agent.js";
 import { ClusterRefresh, refreshLockTtlMs } from "../tokens/cluster-refresh.js";
@@ -57,6 +58,8 @@ export interface Runtime {
   /** gettoken for legacy apps, proxy-issued tokens, clients. */
   readonly access: Access;
   readonly tickets: TicketSource;
+  /** WeCom's refusals (48002, 60011, 301002, 60020): hints, counts, the last per agent. */
+  readonly problems: ProblemWatch;
   readonly passes: readonly Pass[];
   readonly callbacks: CallbackStatusSource | undefined;
   close(): Promise<void>;
@@ -110,6 +113,10 @@ export function createRuntime(config: Config, deps: ProxyDeps, previous?: Runtim
     routing,
     access: new Access(config, routing, new IssuedTokens(store, now)),
     tickets: new TicketSource({ store, tokens, getJson: upstream.getJson, log: deps.log, now }),
+    // Kept across reloads: the last problem of an agent stays visible.
+    problems:
+      previous?.problems ??
+      new ProblemWatch({ log: deps.log, now, counted: (agent, errcode) => instruments.problem(agent, errcode) }),
     passes: [stripHopByHop, stripClientAddress, stripProxyControls, frameForUpstream(upstream.host)],
     callbacks: deps.callbacks,
     async close() {

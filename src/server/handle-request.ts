@@ -116,6 +116,9 @@ async function serve(rt: Runtime, req: IncomingMessage, res: ServerResponse, lin
   });
   line.errcode = answer.errcode;
   line.replayed = replayed;
+  if (answer.errcode !== undefined && answer.errcode !== 0 && pick.agent !== undefined) {
+    rt.problems.observe(pick.agent, pick.path, answer, (path) => rt.routing.familyAgent(path));
+  }
   await sendAnswer(res, answer, ["X-Request-Id", line.reqId], signal);
 }
 
