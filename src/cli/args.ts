@@ -7,7 +7,8 @@ export interface CliArgs {
   readonly port: number | undefined;
 }
 
-export const USAGE = "usage: wecom-proxy [--config FILE] [--host HOST] [--port PORT]";
+export const USAGE =
+  "usage: wecom-proxy [--config FILE] [--host HOST] [--port PORT] | wecom-proxy routes --help | wecom-proxy doctor [--config FILE]";
 
 /** argv → options, or a message for the user. */
 export function parseCliArgs(argv: readonly string[], env: NodeJS.ProcessEnv): CliArgs | string {

@@ -71,6 +71,10 @@ export class FakePermissions {
 
   /** The answer to a call this file implements (creating a resource, or a family API), if any. */
   answer(app: PermittedApp, path: string, json: unknown): FakeAnswer | undefined {
+    // refusal() already sent another app's agentid away.
+    if (path === "/cgi-bin/agent/get" && app.agentid !== undefined) {
+      return { errcode: 0, errmsg: "ok", fields: { agentid: app.agentid, name: "sandbox app", close: 0 } };
+    }
     const created = createdAt(path);
     if (created !== undefined) {
       const id = this.newId(created.kind, json);
