@@ -160,6 +160,8 @@ function because(config: Config, pick: AgentPick, rawQuery: string): string {
       return `${agent}, rule 3: the proxy-issued access_token names it`;
     case "agentid":
       return `${agent}, rule 4: agentid ${pick.agent.agentid ?? "?"} in the ${rawQuery.includes("agentid=") ? "query" : "JSON body"}${familyNote}`;
+    case "affinity":
+      return `${agent}, rule 5: it created the resource the request names`;
     case "route":
       return `${agent}, rule 6: routes[].path ${config.routes.find((r) => forwarded.startsWith(r.prefix))?.prefix ?? "?"}${familyNote}`;
     case "family":

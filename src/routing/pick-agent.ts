@@ -5,7 +5,8 @@ import { familyOf } from "../wecom/api-families.js";
 import { TOKENLESS_PREFIXES } from "../wecom/errcodes.js";
 import { queryValue } from "./request-target.js";
 
-export type Rule = "tokenless" | "header" | "mount" | "issued-token" | "agentid" | "route" | "family" | "default";
+export type Rule =
+  "tokenless" | "header" | "mount" | "issued-token" | "agentid" | "affinity" | "route" | "family" | "default";
 
 export interface AgentPick {
   /** undefined for paths that carry their own credentials (webhooks, service APIs). */
@@ -23,6 +24,8 @@ export interface RoutingInput {
   readonly body: Buffer;
   /** Rule 3: the agent a proxy-issued access_token names. */
   readonly issuedAgent?: AgentConfig | undefined;
+  /** Rule 5: the agent that created a resource the request names (looked up in the store). */
+  readonly affinityAgent?: AgentConfig | undefined;
   /** With access control: the authenticated client; the rules then choose among its agents only. */
   readonly scope?: AgentScope | undefined;
 }
@@ -48,9 +51,7 @@ const AGENTID_BODY_LIMIT = 1 << 20;
 export class Routing {
   private readonly byAgentid: ReadonlyMap<number, AgentConfig>;
 
-  constructor(
-    private readonly config: Pick<Config, "agents" | "mounts" | "routes" | "defaultAgent" | "familyAgents">,
-  ) {
+  constructor(private readonly config: Pick<Config, "agents" | "mounts" | "routes" | "defaultAgent" | "familyAgents">) {
     this.byAgentid = new Map(
       [...config.agents.values()].flatMap((agent) => (agent.agentid === undefined ? [] : [[agent.agentid, agent]])),
     );
@@ -85,6 +86,9 @@ export class Routing {
     // 4. agentid in the query or a JSON body
     const byAgentid = this.agentFromAgentid(input);
     if (byAgentid !== undefined) return { agent: allowed(byAgentid, "agentid"), rule: "agentid", path };
+    // 5. the creator of a resource the request names (among the client's agents)
+    const owner = input.affinityAgent;
+    if (owner !== undefined && (scope?.agents.includes(owner) ?? true)) return { agent: owner, rule: "affinity", path };
     // 6. longest routes[].path prefix (among the client's agents)
     const route = this.config.routes.find(
       (r) => path.startsWith(r.prefix) && (scope?.agents.includes(r.agent) ?? true),

@@ -1,5 +1,6 @@
 // Wiring: config → store, tokens, upstream, routing → one request handler.
 import { Access } from "../access/access.js";
+import { ResourceOwners } from "../affinity/resource-owners.js";
 import { IssuedTokens } from "../access/issued-tokens.js";
 import type { CallbackStatusSource } from "../callbacks/relay.js";
 import type { Config } from "../config/load.js";
@@ -58,6 +59,8 @@ export interface Runtime {
   /** gettoken for legacy apps, proxy-issued tokens, clients. */
   readonly access: Access;
   readonly tickets: TicketSource;
+  /** Which agent created which resource (DESIGN §4 rule 5), in the store. */
+  readonly owners: ResourceOwners;
   /** WeCom's refusals (48002, 60011, 301002, 60020): hints, counts, the last per agent. */
   readonly problems: ProblemWatch;
   readonly passes: readonly Pass[];
@@ -113,6 +116,7 @@ export function createRuntime(config: Config, deps: ProxyDeps, previous?: Runtim
     routing,
     access: new Access(config, routing, new IssuedTokens(store, now)),
     tickets: new TicketSource({ store, tokens, getJson: upstream.getJson, log: deps.log, now }),
+    owners: new ResourceOwners(store, now),
     // Kept across reloads: the last problem of an agent stays visible.
     problems:
       previous?.problems ??

@@ -4,6 +4,9 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import { checkPath } from "../access/caller.js";
 import { BodyTooLarge, ClientGone, InternalError, ProxyError } from "../errors.js";
+import { ResourceOwners } from "../affinity/resource-owners.js";
+import type { AgentConfig } from "../config/load.js";
+import type { Answer } from "../proxy/inspect.js";
 import { runPasses } from "../proxy/pass.js";
 import { readBody } from "../proxy/read-body.js";
 import { exchangeWithReplay } from "../proxy/replay.js";
@@ -11,6 +14,7 @@ import { sendAnswer } from "../proxy/respond.js";
 import { timedForwarder } from "../proxy/timed-forwarder.js";
 import { normalizePath } from "../routing/normalize-path.js";
 import { splitTarget } from "../routing/request-target.js";
+import { jsonOfAnswer } from "../wecom/answer.js";
 import type { LocalAnswer } from "../wecom/local-answer.js";
 import { ticketKindOf } from "../wecom/tickets.js";
 import type { Runtime } from "./create-proxy.js";
@@ -77,12 +81,19 @@ async function serve(rt: Runtime, req: IncomingMessage, res: ServerResponse, lin
   }
   line.client = admission.caller?.name;
   const body = await readBody(req, rt.config.limits.maxBodyBytes);
+  const located = rt.routing.locate(path, headerAgent);
+  // Rule 5 needs the store; only requests naming a resource id reach it.
+  const affinityAgent =
+    located.explicitAgent === undefined && admission.issuedAgent === undefined
+      ? await rt.owners.ownerOf(rt.config.agents, located.path, rawQuery, body)
+      : undefined;
   const pick = rt.routing.pick({
     path,
     rawQuery,
     body,
     headerAgent,
     issuedAgent: admission.issuedAgent,
+    affinityAgent,
     scope: admission.caller,
   });
   line.agent = pick.agent?.name;
@@ -119,7 +130,27 @@ async function serve(rt: Runtime, req: IncomingMessage, res: ServerResponse, lin
   if (answer.errcode !== undefined && answer.errcode !== 0 && pick.agent !== undefined) {
     rt.problems.observe(pick.agent, pick.path, answer, (path) => rt.routing.familyAgent(path));
   }
+  if (answer.errcode === 0 && pick.agent !== undefined && ResourceOwners.creates(pick.path)) {
+    await rememberOwner(rt, pick.agent, pick.path, answer, line.reqId);
+  }
   await sendAnswer(res, answer, ["X-Request-Id", line.reqId], signal);
+}
+
+/**
+ * Before the answer leaves, so a client's next call already finds the owner. A store failure
+ * only loses affinity for this resource: WeCom has created it, so the client still gets its answer.
+ */
+async function rememberOwner(rt: Runtime, agent: AgentConfig, path: string, answer: Answer, reqId: string) {
+  if (!answer.complete) return;
+  try {
+    await rt.owners.remember(
+      agent,
+      path,
+      jsonOfAnswer(Buffer.concat(answer.head), answer.response.headers["content-encoding"]),
+    );
+  } catch (error) {
+    rt.log.warn({ reqId, agent: agent.name, path, err: error }, "could not remember the new resource's owner");
+  }
 }
 
 /** An answer the proxy makes in WeCom's format: HTTP 200, errcode in the body. */

@@ -82,6 +82,29 @@ describe("routing by family", () => {
   });
 });
 
+describe("resource affinity (rule 5)", () => {
+  const agent = (name: string) => config.agents.get(name)!;
+
+  test("the creator beats routes and families, but not an agentid", () => {
+    expect(pick("/cgi-bin/externalcontact/groupchat/get", { affinityAgent: agent("contacts") })).toEqual({
+      agent: "contacts",
+      rule: "affinity",
+    });
+    expect(pick("/cgi-bin/tag/addtagusers", { affinityAgent: agent("crm"), rawQuery: "agentid=1000002" })).toEqual({
+      agent: "notify",
+      rule: "agentid",
+    });
+  });
+
+  test("a creator outside the client's agents falls through", () => {
+    const jobs: Caller = { name: "jobs", agents: [agent("notify")], paths: undefined };
+    expect(pick("/cgi-bin/tag/addtagusers", { affinityAgent: agent("crm"), scope: jobs })).toEqual({
+      agent: "notify",
+      rule: "default",
+    });
+  });
+});
+
 describe("families in the configuration", () => {
   test("an agent's families are known to the config", () => {
     expect(config.agents.get("crm")?.families).toEqual(["customer-contact", "kf"]);
