@@ -110,7 +110,7 @@ describe("npm run sandbox", () => {
         .map((out) => JSON.parse(out) as Record<string, unknown>);
       expect(answers.every((answer) => answer["errcode"] === 0)).toBe(true);
       expect(outputs).toContain("200 1048576 bytes\n");
-      expect(answers.at(-1)).toMatchObject({ gettoken: 3 }); // contacts, notify, and one after the invalidation
+      expect(answers.at(-1)).toMatchObject({ gettoken: 4 }); // notify, contacts, crm (by family), one after the invalidation
       // The callback commands: verified, and the event printed by the local target.
       expect(answers).toContainEqual(expect.objectContaining({ errcode: 0, status: 200 }));
       await waitForOutput('"Content":"hello from WeCom"');

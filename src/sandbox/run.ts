@@ -133,6 +133,7 @@ Call WeCom through the proxy; no access_token anywhere:
   curl -s '${proxy}/cgi-bin/user/get?userid=zhangsan'
   curl -s -X POST '${proxy}/cgi-bin/message/send' -H 'Content-Type: application/json' -d '${message}'
   curl -s -H 'X-WeCom-Agent: contacts' '${proxy}/cgi-bin/department/list'
+  curl -s '${proxy}/cgi-bin/externalcontact/list?userid=zhangsan'   # its family's agent (crm)
   curl -s -o /dev/null -w '%{http_code} %{size_download} bytes\\n' '${proxy}/cgi-bin/media/get?media_id=gen-1048576'
 ${gettoken}
 ${callbackCommands(proxy, wecom, config)}Watch the proxy recover from a token WeCom invalidated early:

@@ -50,7 +50,8 @@ export interface FamilyRow {
 /**
  * Only APIs that need the family's secret. Deliberately absent: the reads any app may make
  * within its visible range (user/get, user/simplelist, user/list, department/list, tag/get…),
- * an app's own calls (message/*, menu/*, agent/*, appchat/*, media/upload, media/get), and
+ * an app's own calls (message/*, menu/*, agent/*, appchat/*, media/upload, media/get,
+ * corp/getopenapprovaldata of its own approval flow), and
  * resources owned by their creator (tag/* writes: resource affinity, rule 5, decides those).
  */
 export const FAMILY_TABLE: readonly FamilyRow[] = Object.freeze([
@@ -76,7 +77,7 @@ export const FAMILY_TABLE: readonly FamilyRow[] = Object.freeze([
   row("kf/", "kf"),
   row("msgaudit/", "msgaudit"),
   row("checkin/", "checkin"),
-  row("hardware/", "checkin"),
+  row("hardware/get_hardware_checkin_data", "checkin"),
   ...[
     "oa/applyevent",
     "oa/getapprovalinfo",
@@ -85,7 +86,6 @@ export const FAMILY_TABLE: readonly FamilyRow[] = Object.freeze([
     "oa/gettemplatedetail",
     "oa/approval/",
     "oa/vacation/",
-    "corp/getopenapprovaldata",
   ].map((api) => row(api, "approval")),
   row("oa/journal/", "journal"),
   row("oa/calendar/", "schedule"),
