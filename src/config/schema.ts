@@ -233,7 +233,10 @@ function checkFamilies(
     if (typeof family !== "string") return;
     const other = owners.get(family);
     if (other !== undefined && other !== name) {
-      report(["agents", name, "families", index], `"${family}" is also declared by agent "${other}": one agent per family`);
+      report(
+        ["agents", name, "families", index],
+        `"${family}" is also declared by agent "${other}": one agent per family`,
+      );
     }
     owners.set(family, other ?? name);
   });

@@ -92,9 +92,13 @@ export const RESOURCES: readonly ResourceSpec[] = Object.freeze([
   },
 ]);
 
-/** The resource a successful answer to `path` creates, if any. */
+const BY_CREATOR: ReadonlyMap<string, ResourceSpec> = new Map(
+  RESOURCES.flatMap((spec) => spec.createdBy.map((path) => [path, spec] as const)),
+);
+
+/** The resource a successful answer to `path` creates, if any (one map lookup: it runs on every success). */
 export function createdAt(path: string): ResourceSpec | undefined {
-  return RESOURCES.find((spec) => spec.createdBy.includes(path));
+  return BY_CREATOR.get(path);
 }
 
 /** The resources a request to `path` may name (a schedule call may name a calendar too). */

@@ -34,7 +34,12 @@ describe("the family table", () => {
   });
 
   test("leaves an app's own calls and creator-owned resources alone", () => {
-    for (const own of ["/cgi-bin/message/send", "/cgi-bin/appchat/send", "/cgi-bin/tag/addtagusers", "/cgi-bin/media/get"])
+    for (const own of [
+      "/cgi-bin/message/send",
+      "/cgi-bin/appchat/send",
+      "/cgi-bin/tag/addtagusers",
+      "/cgi-bin/media/get",
+    ])
       expect(familyOf(own)).toBeUndefined();
   });
 
