@@ -4,9 +4,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
+import { StoreUnavailable } from "../src/errors.js";
 import { createLogger } from "../src/log.js";
 import { createRuntime } from "../src/server/create-proxy.js";
 import { startServer, type RunningServer } from "../src/server/lifecycle.js";
+import type { Store } from "../src/tokens/store.js";
+import { openStore } from "../src/tokens/stores/open-store.js";
 import { startFamiliesStack, type FamiliesStackOptions } from "./helpers/families-stack.js";
 import { request } from "./helpers/http.js";
 import { LogCapture } from "./helpers/log-capture.js";
@@ -153,4 +156,28 @@ test.skipIf(REDIS_SERVER === undefined)("a second replica on the same Redis know
   const reply = await post(second.url, "/cgi-bin/tag/addtagusers", { tagid, userlist: [] });
   expect(reply.json()["errcode"]).toBe(0);
   expect(logs.requests().at(-1)?.["agent"]).toBe("other");
+});
+
+test("a store that cannot keep the owner costs affinity, not the client's answer", async () => {
+  const memory = openStore("memory://", Date.now, createLogger("silent", new LogCapture()));
+  const store: Store = {
+    ...memory,
+    description: memory.description,
+    get: (key) => memory.get(key),
+    entries: (prefix) => memory.entries(prefix),
+    ping: () => memory.ping(),
+    delete: (key) => memory.delete(key),
+    close: () => memory.close(),
+    async set(key, value, expiresAt) {
+      if (key.startsWith("affinity:")) throw new StoreUnavailable("the token store is unavailable: ECONNREFUSED");
+      return memory.set(key, value, expiresAt);
+    },
+  };
+  const stack = await stackWith({ store });
+  const tagid = await tagOf(stack);
+  expect(
+    stack.logs.lines().find((line) => line["msg"] === "could not remember the new resource's owner"),
+  ).toMatchObject({ level: 40, agent: "other", path: "/cgi-bin/tag/create" });
+  await post(stack.proxyUrl, "/cgi-bin/tag/addtagusers", { tagid, userlist: [] });
+  expect(agentOfLast(stack)).toBe("app");
 });
