@@ -34,7 +34,7 @@ describe("48002: a secret outside its families", () => {
     const [warning] = warnings(stack);
     expect(warning).toMatchObject({ level: 40, agent: "app", errcode: 48002, family: "customer-contact" });
     expect(warning?.["hint"]).toBe(
-      '/cgi-bin/externalcontact/list needs the customer-contact (客户联系) secret, declared by agent "f-customer-contact", but the request used agent "app": drop the header, mount or route that chose agent "app"',
+      '/cgi-bin/externalcontact/list needs the customer-contact (客户联系) secret, declared by agent "f-customer-contact", but the request used agent "app": drop the header, mount, token, agentid or route that chose it (or let the client use "f-customer-contact")',
     );
   });
 

@@ -65,5 +65,5 @@ function forbidden(problem: ProblemContext, agent: string): string {
   if (familyAgent === problem.agent.name) {
     return `${needs}; ${agent} declares it but WeCom refused its secret: check it is that feature's secret, or that the app is named under ${FAMILY_LABELS[family]} → 可调用接口的应用, and that the API switch is on`;
   }
-  return `${needs}, declared by agent "${familyAgent}", but the request used ${agent}: drop the header, mount or route that chose ${agent}`;
+  return `${needs}, declared by agent "${familyAgent}", but the request used ${agent}: drop the header, mount, token, agentid or route that chose it (or let the client use "${familyAgent}")`;
 }
