@@ -168,7 +168,7 @@ function because(config: Config, pick: AgentPick, rawQuery: string): string {
       return `${agent}, rule 7: ${forwarded} needs the ${labelled(family as Family)} secret, and ${agent} declares that family`;
     case "default":
       return `${agent}, rule 8: the default agent${familyNote}`;
-    default:
+    case "tokenless":
       return agent;
   }
 }
