@@ -101,15 +101,26 @@ export const FAMILY_TABLE: readonly FamilyRow[] = Object.freeze([
 
 const CGI_BIN = "/cgi-bin/";
 const EXACT = new Map(FAMILY_TABLE.filter((r) => !r.api.endsWith("/")).map((r) => [CGI_BIN + r.api, r.family]));
-/** Longest first, so a more specific prefix would win. */
-const PREFIXES = FAMILY_TABLE.filter((r) => r.api.endsWith("/"))
-  .map((r) => [CGI_BIN + r.api, r.family] as const)
-  .sort((a, b) => b[0].length - a[0].length);
+/** Prefix rows by the path's first segment under /cgi-bin/, longest first: one map lookup per request. */
+const PREFIXES = new Map<string, Array<readonly [string, Family]>>();
+for (const r of FAMILY_TABLE.filter((row) => row.api.endsWith("/"))) {
+  const segment = firstSegment(CGI_BIN + r.api);
+  const rows = PREFIXES.get(segment) ?? [];
+  rows.push([CGI_BIN + r.api, r.family]);
+  rows.sort((a, b) => b[0].length - a[0].length);
+  PREFIXES.set(segment, rows);
+}
 
 /** The family a normalized path needs, if any. */
 export function familyOf(path: string): Family | undefined {
   if (!path.startsWith(CGI_BIN)) return undefined;
-  return EXACT.get(path) ?? PREFIXES.find(([prefix]) => path.startsWith(prefix))?.[1];
+  return EXACT.get(path) ?? PREFIXES.get(firstSegment(path))?.find(([prefix]) => path.startsWith(prefix))?.[1];
+}
+
+/** "oa" of /cgi-bin/oa/journal/…; the segment itself for /cgi-bin/gettoken. */
+export function firstSegment(path: string): string {
+  const end = path.indexOf("/", CGI_BIN.length);
+  return path.slice(CGI_BIN.length, end === -1 ? undefined : end);
 }
 
 export function isFamily(value: string): value is Family {

@@ -1,5 +1,6 @@
 // Resources that belong to the app that created them (DESIGN §4 rule 5): which API creates
 // each, the answer field that carries the new id, and the request fields that name it later.
+import { firstSegment } from "./api-families.js";
 
 export type ResourceKind = "tag" | "appchat" | "calendar" | "schedule" | "living" | "doc" | "job";
 
@@ -101,10 +102,23 @@ export function createdAt(path: string): ResourceSpec | undefined {
   return BY_CREATOR.get(path);
 }
 
+/** Specs by the first segment of their paths under /cgi-bin/: most requests are rejected by one lookup. */
+const BY_SEGMENT = new Map<string, ResourceSpec[]>();
+for (const spec of RESOURCES) {
+  for (const segment of new Set(spec.usedUnder.map(firstSegment))) {
+    BY_SEGMENT.set(segment, [...(BY_SEGMENT.get(segment) ?? []), spec]);
+  }
+}
+
 /** The resources a request to `path` may name (a schedule call may name a calendar too). */
 export function namedAt(path: string): readonly ResourceSpec[] {
-  return RESOURCES.filter((spec) => spec.usedUnder.some((prefix) => path.startsWith(prefix)));
+  if (!path.startsWith("/cgi-bin/")) return NONE;
+  const specs = BY_SEGMENT.get(firstSegment(path));
+  if (specs === undefined) return NONE;
+  return specs.filter((spec) => spec.usedUnder.some((prefix) => path.startsWith(prefix)));
 }
+
+const NONE: readonly ResourceSpec[] = Object.freeze([]);
 
 /** An id as the store keys it: WeCom gives tag ids as numbers, the others as strings. */
 export function idText(value: unknown): string | undefined {
