@@ -1,6 +1,6 @@
 // Wiring: config → store, tokens, upstream, routing → one request handler.
 import { Access } from "../access/access.js";
-import { ResourceOwners } from "../affinity/resource-owners.js";
+import { ResourceOwners } from "../routing/resource-owners.js";
 import { IssuedTokens } from "../access/issued-tokens.js";
 import type { CallbackStatusSource } from "../callbacks/relay.js";
 import type { Config } from "../config/load.js";

@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import { checkPath } from "../access/caller.js";
 import { BodyTooLarge, ClientGone, InternalError, ProxyError } from "../errors.js";
-import { ResourceOwners } from "../affinity/resource-owners.js";
+import { ResourceOwners } from "../routing/resource-owners.js";
 import type { AgentConfig } from "../config/load.js";
 import type { Answer } from "../proxy/inspect.js";
 import { runPasses } from "../proxy/pass.js";
