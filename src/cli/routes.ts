@@ -2,13 +2,15 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { ClientDirectory } from "../access/client-directory.js";
-import { callerOf } from "../access/caller.js";
+import { authorize } from "../access/authorize.js";
+import { callerOf, type Caller } from "../access/caller.js";
 import type { Config } from "../config/load.js";
 import { ProxyError } from "../errors.js";
 import { normalizePath } from "../routing/normalize-path.js";
-import { Routing, type AgentPick, type AgentScope } from "../routing/pick-agent.js";
-import { splitTarget } from "../routing/request-target.js";
-import { bearerOf } from "../server/bearer.js";
+import { bearerOf } from "../http/bearer.js";
+import { splitTarget } from "../http/request-target.js";
+import { locate } from "../routing/locate.js";
+import { Routing, type AgentPick } from "../routing/pick-agent.js";
 import { FAMILIES, FAMILY_LABELS, FAMILY_TABLE, familyOf, type Family } from "../wecom/api-families.js";
 
 export const ROUTES_USAGE =
@@ -118,14 +120,9 @@ export function explainRequest(config: Config, request: ExplainRequest): string 
     const path = normalizePath(rawPath);
     const scope = scopeOf(config, request.headers);
     if (typeof scope === "string") return `${subject}: ${scope}\n`;
-    const routing = new Routing(config);
-    const pick = routing.pick({
-      path,
-      rawQuery,
-      body: request.body,
-      headerAgent: request.headers["x-wecom-agent"],
-      scope,
-    });
+    const located = locate(config, path, request.headers["x-wecom-agent"]);
+    const pick = new Routing(config).pick(located, { rawQuery, body: request.body, allowed: scope?.agents });
+    authorize(scope, pick);
     return `${subject} → ${because(config, pick, rawQuery)}\n`;
   } catch (error) {
     if (!(error instanceof ProxyError)) throw error;
@@ -134,7 +131,7 @@ export function explainRequest(config: Config, request: ExplainRequest): string 
 }
 
 /** The client the headers authenticate, when access control is on. */
-function scopeOf(config: Config, headers: Readonly<Record<string, string>>): AgentScope | undefined | string {
+function scopeOf(config: Config, headers: Readonly<Record<string, string>>): Caller | undefined | string {
   if (config.clients === undefined) return undefined;
   const credential = bearerOf(headers);
   const key = credential.kind === "bearer" ? credential.value : undefined;

@@ -3,7 +3,7 @@
 // later calls naming its id use the creator's secret — on a restart and on every replica too.
 import type { AgentConfig } from "../config/load.js";
 import type { Store } from "../tokens/store.js";
-import { queryValue } from "./request-target.js";
+import { queryValue } from "../http/request-target.js";
 import { createdAt, idInJson, idText, namedAt, type ResourceSpec } from "../wecom/resources.js";
 
 /** JSON bodies larger than this are not searched for ids: WeCom's calls naming one are small. */

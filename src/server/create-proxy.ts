@@ -1,5 +1,5 @@
 // Wiring: config → store, tokens, upstream, routing → one request handler.
-import { Access } from "../access/access.js";
+import { Identifier } from "../access/identify.js";
 import { ResourceOwners } from "../routing/resource-owners.js";
 import { IssuedTokens } from "../access/issued-tokens.js";
 import type { CallbackStatusSource } from "../callbacks/relay.js";
@@ -56,8 +56,8 @@ export interface Runtime {
   readonly upstream: Upstream;
   readonly forwarder: Forwarder;
   readonly routing: Routing;
-  /** gettoken for legacy apps, proxy-issued tokens, clients. */
-  readonly access: Access;
+  /** Who is calling: gettoken for legacy apps, proxy-issued tokens, clients. */
+  readonly identifier: Identifier;
   readonly tickets: TicketSource;
   /** Which agent created which resource (DESIGN §4 rule 5), in the store. */
   readonly owners: ResourceOwners;
@@ -114,7 +114,7 @@ export function createRuntime(config: Config, deps: ProxyDeps, previous?: Runtim
     upstream,
     forwarder,
     routing,
-    access: new Access(config, routing, new IssuedTokens(store, now)),
+    identifier: new Identifier(config, new IssuedTokens(store, now)),
     tickets: new TicketSource({ store, tokens, getJson: upstream.getJson, log: deps.log, now }),
     owners: new ResourceOwners(store, now),
     // Kept across reloads: the last problem of an agent stays visible.

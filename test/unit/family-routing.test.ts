@@ -2,7 +2,9 @@
 import { describe, expect, test } from "vitest";
 import type { Caller } from "../../src/access/caller.js";
 import type { Config } from "../../src/config/load.js";
-import { Routing, type RoutingInput } from "../../src/routing/pick-agent.js";
+import { authorize } from "../../src/access/authorize.js";
+import { locate } from "../../src/routing/locate.js";
+import { Routing, type PickInput } from "../../src/routing/pick-agent.js";
 import { FAMILY_TABLE, familyOf } from "../../src/wecom/api-families.js";
 import { configOf, problemsOf } from "../helpers/config.js";
 
@@ -19,8 +21,15 @@ defaultAgent: notify
 const config: Config = configOf(CONFIG);
 const routing = new Routing(config);
 
-function pick(path: string, extra: Partial<RoutingInput> = {}): { agent: string | undefined; rule: string } {
-  const picked = routing.pick({ path, rawQuery: "", headerAgent: undefined, body: Buffer.alloc(0), ...extra });
+/** As a request goes: located, picked (among the caller's agents), then authorized. */
+function pick(
+  path: string,
+  extra: Partial<PickInput> & { scope?: Caller } = {},
+): { agent: string | undefined; rule: string } {
+  const { scope, ...input } = extra;
+  const located = locate(config, path, undefined);
+  const picked = routing.pick(located, { rawQuery: "", body: Buffer.alloc(0), ...input, allowed: scope?.agents });
+  authorize(scope, picked);
   return { agent: picked.agent?.name, rule: picked.rule };
 }
 
