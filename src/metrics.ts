@@ -38,6 +38,8 @@ export interface Instruments {
   /** Where the expiry gauge reads at scrape time; the newest configuration's source wins. */
   watchTokens(expiries: TokenExpiries): void;
   reloaded(outcome: "ok" | "rejected"): void;
+  /** WeCom answered one of the "wrong secret, agent or place" errcodes (48002, 60011, 301002, 60020). */
+  problem(agent: string, errcode: number): void;
 }
 
 /** metrics.enabled: false — nothing is recorded. */
@@ -48,6 +50,7 @@ export const NO_INSTRUMENTS: Instruments = {
   tokens: {},
   watchTokens: () => {},
   reloaded: () => {},
+  problem: () => {},
 };
 
 /** ok (0), token (40014/42001/40001 that reached the client), wecom (any other), proxy (its own), none. */
@@ -134,6 +137,12 @@ function createInstruments(registry: Registry): Instruments {
     help: "Configuration reloads (SIGHUP) rejected; the previous configuration kept serving",
     registers,
   });
+  const problems = new Counter({
+    name: "wecom_proxy_wecom_problems_total",
+    help: "WeCom answers meaning a wrong secret, agent or place (48002, 60011, 301002, 60020), by agent and errcode",
+    labelNames: ["agent", "errcode"] as const,
+    registers,
+  });
   const tokens: TokenObserver = {
     fetched(agent: AgentConfig, reason) {
       gettokenCalls.inc({ agent: agent.name });
@@ -163,5 +172,6 @@ function createInstruments(registry: Registry): Instruments {
       expiries = source;
     },
     reloaded: (outcome) => (outcome === "ok" ? reloads.inc() : reloadFailures.inc()),
+    problem: (agent, errcode) => problems.inc({ agent, errcode: String(errcode) }),
   };
 }

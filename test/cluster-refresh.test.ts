@@ -20,7 +20,13 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-const agent: AgentConfig = { name: "contacts", corpid: "wwcorp", agentid: undefined, secret: new Secret("s") };
+const agent: AgentConfig = {
+  name: "contacts",
+  corpid: "wwcorp",
+  agentid: undefined,
+  secret: new Secret("s"),
+  families: [],
+};
 const KEY = "token:cluster-refresh-test";
 
 /** One replica's side: its own connection to the shared Redis, its log and what it observed. */

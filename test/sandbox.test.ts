@@ -119,7 +119,7 @@ describe("the fake WeCom answers every API path the way WeCom does", () => {
   });
 
   test("a documented API it does not model answers success, never HTTP 404", async () => {
-    for (const path of ["/cgi-bin/checkin/getcheckindata", "/cgi-bin/user/simplelist?department_id=1"]) {
+    for (const path of ["/cgi-bin/menu/get?agentid=1000002", "/cgi-bin/user/simplelist?department_id=1"]) {
       const reply = await call(path);
       expect(reply.status, path).toBe(200);
       expect(reply.json()["errcode"], path).toBe(0);

@@ -30,6 +30,8 @@ describe("GET /-/tokens", () => {
       expiresAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
       lastRefresh: { at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/), reason: "cold" },
       lastError: null,
+      lastProblem: null,
+      egressIp: null,
     });
     expect(agents["notify"]).toEqual({
       cached: false,
@@ -37,6 +39,8 @@ describe("GET /-/tokens", () => {
       expiresAt: null,
       lastRefresh: null,
       lastError: null,
+      lastProblem: null,
+      egressIp: null,
     });
     expect(Object.keys(agents)).toEqual(["contacts", "notify", "partner"]);
   });

@@ -15,9 +15,8 @@ export interface CliArgs {
 export interface CliInfo {
   readonly info: string;
 }
-
 export const DEFAULT_CONFIG = "config/wecom-proxy.yaml";
-export const USAGE = "usage: wecom-proxy [--config FILE] [--host HOST] [--port PORT] [--pid-file FILE]";
+export const USAGE = "usage: wecom-proxy [--config FILE] [--host H] [--port N] [--pid-file FILE] | routes | doctor";
 
 export function helpText(): string {
   const docs = path.join(packageRoot(), "docs", "README.md");

@@ -16,6 +16,10 @@ import type { Store } from "../store/store.js";
 import { parseCliArgs } from "./args.js";
 
 async function main(): Promise<number> {
+  const [command, ...rest] = process.argv.slice(2);
+  // Subcommands load only when asked for: starting the proxy stays as quick as before.
+  if (command === "routes") return (await import("./run-routes.js")).runRoutes(rest, process.env);
+  if (command === "doctor") return (await import("./doctor.js")).runDoctor(rest, process.env);
   const args = parseCliArgs(process.argv.slice(2), process.env);
   if (typeof args === "string") {
     process.stderr.write(`wecom-proxy: ${args}\n`);

@@ -6,12 +6,15 @@ import { parseCidr, type Cidr } from "./cidr.js";
 import { FILE_BACKED_FIELDS, FileConfigSchema, type FileConfig, type LogFormat, type LogLevel } from "./schema.js";
 import { describeIssues } from "./problems.js";
 import type { Secret } from "./secret.js";
+import type { Family } from "../wecom/api-families.js";
 
 export interface AgentConfig {
   readonly name: string;
   readonly corpid: string;
   readonly agentid: number | undefined;
   readonly secret: Secret;
+  /** The API families it serves (DESIGN §4 rule 7). */
+  readonly families: readonly Family[];
 }
 
 export interface RouteConfig {
@@ -81,6 +84,8 @@ export interface Config {
   /** Longest prefix first. */
   readonly mounts: readonly RouteConfig[];
   readonly defaultAgent: AgentConfig | undefined;
+  /** Which agent declares each family; a family nobody declares is absent. */
+  readonly familyAgents: ReadonlyMap<Family, AgentConfig>;
   /** undefined: no access control, anyone who reaches the listener may use every agent. */
   readonly clients: ReadonlyMap<string, ClientConfig> | undefined;
   /** With clients: whether an agent's own secret also works at gettoken. */
@@ -315,9 +320,12 @@ function build(file: FileConfig): Config {
         corpid: agent.corpid ?? file.corpid ?? "",
         agentid: agent.agentid,
         secret: agent.secret,
+        families: Object.freeze([...new Set((agent.families ?? []) as Family[])]),
       }),
     );
   }
+  const familyAgents = new Map<Family, AgentConfig>();
+  for (const agent of agents.values()) for (const family of agent.families) familyAgents.set(family, agent);
   const byLongestPrefix = (a: RouteConfig, b: RouteConfig) => b.prefix.length - a.prefix.length;
   const routesOf = (key: "path" | "mount") =>
     Object.freeze(
@@ -349,6 +357,7 @@ function build(file: FileConfig): Config {
     routes: routesOf("path"),
     mounts: routesOf("mount"),
     defaultAgent: file.defaultAgent === undefined ? undefined : agents.get(file.defaultAgent),
+    familyAgents,
     clients: file.clients === undefined ? undefined : buildClients(file.clients, agents),
     acceptAgentSecrets: file.acceptAgentSecrets,
     callbacks: buildCallbacks(file),

@@ -1,5 +1,6 @@
 // The configuration file's shape (DESIGN §3). No HTTP here, no file I/O.
 import { z } from "zod";
+import { FAMILIES, isFamily } from "../wecom/api-families.js";
 import { parseCidr } from "./cidr.js";
 import { Secret } from "./secret.js";
 
@@ -73,10 +74,18 @@ const secret = (name: string) =>
     .min(1, "must not be empty")
     .transform((value) => new Secret(value));
 
+const family = z.string().superRefine((value, ctx) => {
+  if (!isFamily(value)) {
+    ctx.addIssue({ code: "custom", message: `"${value}" is not an API family; use one of ${FAMILIES.join(", ")}` });
+  }
+});
+
 const AgentSchema = z.strictObject({
   corpid: z.string().min(1).optional(),
   agentid: z.preprocess(fromDigits, z.number().int().nonnegative()).optional(),
   secret: secret("secret"),
+  /** The feature secrets this agent's secret serves (its own, or as 可调用接口的应用). */
+  families: z.array(family).optional(),
 });
 
 const RouteSchema = z
@@ -267,8 +276,10 @@ function crossCheck(
   const names = Object.keys(agents);
   if (isRecord(config.agents) && names.length === 0) report(["agents"], "name at least one agent");
   const seenAgentids = new Map<number, string>();
+  const familyOwners = new Map<string, string>();
   for (const [name, agent] of Object.entries(agents)) {
     if (!isRecord(agent)) continue;
+    checkFamilies(name, agent.families, familyOwners, report);
     if (agent.corpid === undefined && config.corpid === undefined) {
       report(["agents", name, "corpid"], "is required (or set a top-level corpid)");
     }
@@ -288,6 +299,27 @@ function crossCheck(
   if (isRecord(config.clients)) checkClients(config.clients, names, report);
   crossCheckLimits(config, report);
   crossCheckCallbacks(config, report);
+}
+
+/** One agent per family: otherwise the family rule could not choose. */
+function checkFamilies(
+  name: string,
+  families: unknown,
+  owners: Map<string, string>,
+  report: (path: Issue["path"], message: string) => void,
+) {
+  if (!Array.isArray(families)) return;
+  families.forEach((family: unknown, index) => {
+    if (typeof family !== "string") return;
+    const other = owners.get(family);
+    if (other !== undefined && other !== name) {
+      report(
+        ["agents", name, "families", index],
+        `"${family}" is also declared by agent "${other}": one agent per family`,
+      );
+    }
+    owners.set(family, other ?? name);
+  });
 }
 
 /** Each client names known agents and has a way to authenticate; no two share a key. */

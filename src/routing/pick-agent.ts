@@ -3,10 +3,12 @@
 import type { AgentConfig, Config, RouteConfig } from "../config/load.js";
 import { BadRequest } from "../errors.js";
 import { queryValue } from "../http/request-target.js";
+import { familyOf } from "../wecom/api-families.js";
 import { TOKENLESS_PREFIXES } from "../wecom/errcodes.js";
 import type { Located } from "./locate.js";
 
-export type Rule = "tokenless" | "header" | "mount" | "issued-token" | "agentid" | "route" | "default";
+export type Rule =
+  "tokenless" | "header" | "mount" | "issued-token" | "agentid" | "affinity" | "route" | "family" | "default";
 
 export interface AgentPick {
   /** undefined for paths that carry their own credentials (webhooks, service APIs). */
@@ -23,9 +25,11 @@ export interface PickInput {
   readonly body: Buffer;
   /** Rule 3: the agent a proxy-issued access_token names. */
   readonly issuedAgent?: AgentConfig | undefined;
+  /** Rule 5: the agent that created a resource the request names (looked up in the store). */
+  readonly affinityAgent?: AgentConfig | undefined;
   /**
    * With access control: the caller's agents, the first its default. The rules that choose
-   * (routes, default) choose among these; the rules that name an agent name it regardless.
+   * (affinity, routes, families, default) choose among these; the rules that name an agent name it regardless.
    */
   readonly allowed?: readonly AgentConfig[] | undefined;
 }
@@ -44,7 +48,7 @@ export class Routing {
   /** In order; the first that picks an agent wins. */
   private readonly rules: readonly AgentRule[];
 
-  constructor(config: Pick<Config, "agents" | "routes" | "defaultAgent">) {
+  constructor(private readonly config: Pick<Config, "agents" | "routes" | "defaultAgent" | "familyAgents">) {
     const byAgentid = new Map(
       [...config.agents.values()].flatMap((agent) => (agent.agentid === undefined ? [] : [[agent.agentid, agent]])),
     );
@@ -53,14 +57,23 @@ export class Routing {
       ["mount", ({ located }) => located.mount?.agent],
       ["issued-token", ({ issuedAgent }) => issuedAgent],
       ["agentid", (input) => agentFromAgentid(input, byAgentid)],
+      ["affinity", ({ affinityAgent, allowed }) => among(affinityAgent, allowed)],
       // Longest prefix first (the configuration sorts them).
       [
         "route",
         ({ located, allowed }) =>
           config.routes.find((r) => located.path.startsWith(r.prefix) && (allowed?.includes(r.agent) ?? true))?.agent,
       ],
+      // A family nobody declares, or whose agent the caller may not use, falls through.
+      ["family", ({ located, allowed }) => among(this.familyAgent(located.path), allowed)],
       ["default", ({ allowed }) => (allowed === undefined ? config.defaultAgent : allowed[0])],
     ];
+  }
+
+  /** The agent that declares the family `path` belongs to. */
+  familyAgent(path: string): AgentConfig | undefined {
+    const family = familyOf(path);
+    return family === undefined ? undefined : this.config.familyAgents.get(family);
   }
 
   pick(located: Located, input: PickInput): AgentPick {
@@ -77,6 +90,11 @@ export class Routing {
       "no agent for this request: send X-WeCom-Agent: NAME, use a mount, or configure a route or defaultAgent",
     );
   }
+}
+
+/** `agent` when the caller may use it (or there is no caller); else undefined, for the next rule. */
+function among(agent: AgentConfig | undefined, allowed: readonly AgentConfig[] | undefined): AgentConfig | undefined {
+  return agent !== undefined && (allowed?.includes(agent) ?? true) ? agent : undefined;
 }
 
 /** Rule 4: agentid in the query, else at the top level of a JSON body. */

@@ -1,7 +1,7 @@
 // The fake WeCom's answers to the APIs it does not model in detail. Real WeCom never answers
 // an API path with HTTP 404, and SDKs call some of these when they connect (the Satori adapter
 // stays offline without agent/get), so each documented API gets a plausible success.
-import { API_UNAUTHORIZED, NOT_THE_TOKENS_AGENT } from "../wecom/errcodes.js";
+import { API_UNAUTHORIZED, AGENTID_MISMATCH } from "../wecom/errcodes.js";
 
 /** An answer: errcode and extra fields, the way answerJson sends them. */
 export interface FakeAnswer {
@@ -98,7 +98,7 @@ export const NOT_AN_API_PAGE = "<html><head><title>404 Not Found</title></head><
 function agentGet({ app, url }: FakeCall): FakeAnswer {
   const asked = Number(url.searchParams.get("agentid"));
   if (app.agentid === undefined || asked !== app.agentid) {
-    return { errcode: NOT_THE_TOKENS_AGENT, errmsg: "not allow operate another agent with this accesstoken" };
+    return { errcode: AGENTID_MISMATCH, errmsg: "not allow operate another agent with this accesstoken" };
   }
   return ok({
     ...agentSummary(app.agentid),

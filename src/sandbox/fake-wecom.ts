@@ -9,6 +9,7 @@ import zlib from "node:zlib";
 import { FakeTickets, type FakeTicketKind } from "./fake-tickets.js";
 import { NOT_AN_API_PAGE, unimplementedApi } from "./fake-apis.js";
 import { FakeCallbacks, textMessage } from "./fake-callbacks.js";
+import { FakePermissions, type PermittedApp } from "./fake-permissions.js";
 import { mediaPart, parseRange, syntheticStream, type UploadedFile } from "./media.js";
 import {
   ACCESS_TOKEN_EXPIRED,
@@ -25,10 +26,10 @@ import {
   SECRET_MISSING,
 } from "../wecom/errcodes.js";
 
-export interface FakeApp {
+/** One secret WeCom knows: its corp, its app (agentid), its kind (families) and trusted IPs. */
+export interface FakeApp extends PermittedApp {
   readonly corpid: string;
   readonly secret: string;
-  readonly agentid?: number | undefined;
 }
 
 export interface FakeWeComOptions {
@@ -105,6 +106,7 @@ export class FakeWeCom {
   private readonly media = new Map<string, UploadedFile>();
   private readonly now: () => number;
   private readonly tickets: FakeTickets;
+  private readonly permissions = new FakePermissions();
   private address: AddressInfo | undefined;
 
   constructor(private readonly options: FakeWeComOptions) {
@@ -241,6 +243,9 @@ export class FakeWeCom {
     if (url.pathname.startsWith("/cgi-bin/webhook/")) return this.webhook(url, res);
     const app = this.authorize(url, res);
     if (app === undefined) return;
+    const json = jsonOf(body);
+    const refusal = this.permissions.refusal(app, url.pathname, url.searchParams, json, req.socket.remoteAddress ?? "");
+    if (refusal !== undefined) return this.answerJson(res, refusal.errcode, refusal.errmsg);
     switch (url.pathname) {
       case "/cgi-bin/user/get":
         return this.userGet(url, res);
@@ -259,7 +264,15 @@ export class FakeWeCom {
           return this.answerJson(res, INVALID_PARAMETER, "invalid type");
         return this.ticket(app, "agent_config", res);
       default: {
-        const answer = unimplementedApi({ app, url, users: USERS });
+        // A created resource's id comes from the permissions; a plausible shape from fake-apis.
+        const permitted = this.permissions.answer(app, url.pathname, json);
+        const modelled = unimplementedApi({ app, url, users: USERS });
+        const answer =
+          permitted !== undefined && (permitted.fields !== undefined || permitted.errcode !== 0)
+            ? permitted
+            : modelled.errcode === 0
+              ? modelled
+              : (permitted ?? modelled);
         return this.answerJson(res, answer.errcode, answer.errmsg, answer.fields);
       }
     }
@@ -460,6 +473,16 @@ export class FakeWeCom {
 function wecomErrmsg(errcode: number, text: string, ip: string | undefined): string {
   const hint = `${Math.floor(Date.now() / 1000)}-${randomBytes(4).toString("hex")}`;
   return `${text}, hint: [${hint}], from ip: ${ip ?? "?"}, more info at https://open.work.weixin.qq.com/devtool/query?e=${errcode}`;
+}
+
+/** A JSON object body, else undefined: the rules that read bodies only read objects. */
+function jsonOf(body: Buffer): unknown {
+  if (body.length === 0 || body[0] !== 0x7b) return undefined;
+  try {
+    return JSON.parse(body.toString("utf8"));
+  } catch {
+    return undefined;
+  }
 }
 
 function readAll(req: IncomingMessage): Promise<Buffer> {

@@ -144,6 +144,7 @@ function appsOf(config: Config) {
     corpid: agent.corpid,
     secret: agent.secret.reveal(),
     agentid: agent.agentid,
+    families: agent.families,
   }));
 }
 

@@ -2,6 +2,7 @@
 import { browserPolicy, type BrowserPolicy } from "../access/browser-guard.js";
 import { Identifier } from "../access/identify.js";
 import { IssueRate } from "../access/issue-rate.js";
+import { ResourceOwners } from "../routing/resource-owners.js";
 import { IssuedTokens } from "../access/issued-tokens.js";
 import type { CallbackStatusSource } from "../callbacks/relay.js";
 import type { Config } from "../config/load.js";
@@ -21,6 +22,7 @@ import { stripHopByHop } from "../proxy/outgoing/strip-hop-by-hop.js";
 import { stripProxyControls } from "../proxy/outgoing/strip-proxy-controls.js";
 import type { Pass } from "../proxy/pass.js";
 import { egressProxyFor } from "../proxy/egress-proxy.js";
+import { ProblemWatch } from "../proxy/problem-watch.js";
 import { createUpstream, type Upstream } from "../proxy/upstream.js";
 import { Routing } from "../routing/pick-agent.js";
 import { ClusterRefresh, refreshLockTtlMs } from "../tokens/cluster-refresh.js";
@@ -74,6 +76,10 @@ export interface Runtime {
   /** Which Host names and web origins may reach the API listener. */
   readonly browserPolicy: BrowserPolicy;
   readonly tickets: TicketSource;
+  /** Which agent created which resource (DESIGN §4 rule 5), in the store. */
+  readonly owners: ResourceOwners;
+  /** WeCom's refusals (48002, 60011, 301002, 60020): hints, counts, the last per agent. */
+  readonly problems: ProblemWatch;
   readonly passes: readonly Pass[];
   /** limits.maxBufferedBytes, for the whole process. */
   readonly bodyBudget: BodyBudget;
@@ -140,6 +146,11 @@ export function createRuntime(config: Config, deps: ProxyDeps, previous?: Runtim
     ),
     browserPolicy: browserPolicy(config.listen),
     tickets: new TicketSource({ store, tokens, getJson: upstream.getJson, log: deps.log, now }),
+    owners: new ResourceOwners(store, now),
+    // Kept across reloads: the last problem of an agent stays visible.
+    problems:
+      previous?.problems ??
+      new ProblemWatch({ log: deps.log, now, counted: (agent, errcode) => instruments.problem(agent, errcode) }),
     passes: [stripHopByHop, stripClientAddress, stripProxyControls, frameForUpstream(upstream.host)],
     callbacks: deps.callbacks,
     bodyBudget,

@@ -11,13 +11,17 @@ import { CLIENT_CLOSED, elapsedMs, mustClose, retryAfterOf } from "../http/excha
 import { readBody } from "../http/read-body.js";
 import { splitTarget } from "../http/request-target.js";
 import { sendJson } from "../http/send-json.js";
+import { ResourceOwners } from "../routing/resource-owners.js";
+import type { AgentConfig } from "../config/load.js";
+import type { Answer } from "../proxy/inspect.js";
 import { runPasses } from "../proxy/pass.js";
 import { exchangeWithReplay } from "../proxy/replay.js";
 import { sendAnswer } from "../proxy/respond.js";
 import { timedForwarder } from "../proxy/timed-forwarder.js";
-import { locate } from "../routing/locate.js";
+import { explicitAgentOf, locate } from "../routing/locate.js";
 import { normalizePath } from "../routing/normalize-path.js";
 import type { AgentPick } from "../routing/pick-agent.js";
+import { jsonOfAnswer } from "../wecom/answer.js";
 import type { LocalAnswer } from "../wecom/local-answer.js";
 import { ticketKindOf } from "../wecom/tickets.js";
 import type { Runtime } from "./create-proxy.js";
@@ -109,6 +113,12 @@ async function serve(rt: Runtime, req: IncomingMessage, res: ServerResponse, lin
   });
   line.errcode = answer.errcode;
   line.replayed = replayed;
+  if (answer.errcode !== undefined && answer.errcode !== 0 && pick.agent !== undefined) {
+    rt.problems.observe(pick.agent, pick.path, answer, (path) => rt.routing.familyAgent(path));
+  }
+  if (answer.errcode === 0 && pick.agent !== undefined && ResourceOwners.creates(pick.path)) {
+    await rememberOwner(rt, pick.agent, pick.path, answer, line.reqId);
+  }
   await sendAnswer(res, answer, ["X-Request-Id", line.reqId], signal);
 }
 
@@ -119,6 +129,23 @@ const requestLog = (rt: Runtime, line: AccessLine) => rt.log.child({ reqId: line
 function logOwnPage(rt: Runtime, line: AccessLine): void {
   if ((line.status ?? 0) >= 400) rt.log.info(line, "request");
   else rt.log.debug(line, "request");
+}
+
+/**
+ * Before the answer leaves, so a client's next call already finds the owner. A store failure
+ * only loses affinity for this resource: WeCom has created it, so the client still gets its answer.
+ */
+async function rememberOwner(rt: Runtime, agent: AgentConfig, path: string, answer: Answer, reqId: string) {
+  if (!answer.complete) return;
+  try {
+    await rt.owners.remember(
+      agent,
+      path,
+      jsonOfAnswer(Buffer.concat(answer.head), answer.response.headers["content-encoding"]),
+    );
+  } catch (error) {
+    rt.log.warn({ reqId, agent: agent.name, path, err: error }, "could not remember the new resource's owner");
+  }
 }
 
 /**
@@ -149,10 +176,17 @@ async function admit(
   const caller = authorizeCaller(identity);
   line.client = caller?.name;
   const body = await readBody(req, rt.config.limits.maxBodyBytes, undefined, { budget: rt.bodyBudget, until: res });
+  const issuedAgent = identity.holder?.agent;
+  // Rule 5 needs the store; only requests naming a resource id reach it.
+  const affinityAgent =
+    explicitAgentOf(located) === undefined && issuedAgent === undefined
+      ? await rt.owners.ownerOf(rt.config.agents, located.path, rawQuery, body)
+      : undefined;
   const pick = rt.routing.pick(located, {
     rawQuery,
     body,
-    issuedAgent: identity.holder?.agent,
+    issuedAgent,
+    affinityAgent,
     allowed: caller?.agents,
   });
   line.agent = pick.agent?.name;

@@ -23,6 +23,17 @@ export function errcodeOf(head: Buffer, contentEncoding: string | undefined, com
   return match === null ? undefined : Number(match[1]);
 }
 
+/** The parsed body of a complete JSON answer (gzip too), or undefined. */
+export function jsonOfAnswer(body: Buffer, contentEncoding: string | undefined): unknown {
+  const text = decode(body, contentEncoding, true);
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
 function decode(body: Buffer, contentEncoding: string | undefined, complete: boolean): string | undefined {
   // A truncated head is decompressed as far as it goes.
   const flush = complete ? {} : { finishFlush: zlib.constants.Z_SYNC_FLUSH };

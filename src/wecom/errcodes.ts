@@ -47,8 +47,14 @@ export const INVALID_USERID = 60111;
 export const INVALID_WEBHOOK_KEY = 93000;
 /** A /cgi-bin/ path the token may not call, or that no API has. */
 export const API_UNAUTHORIZED = 48001;
-/** The request names an agent other than the token's application. */
-export const NOT_THE_TOKENS_AGENT = 301002;
+export const INVALID_TAGID = 40068;
+export const CHATID_NOT_FOUND = 86003;
+
+/** Answers that mean "wrong secret, agent or place" (DESIGN §1); the proxy hints at the cause. */
+export const API_FORBIDDEN = 48002;
+export const NO_PRIVILEGE = 60011;
+export const IP_NOT_ALLOWED = 60020;
+export const AGENTID_MISMATCH = 301002;
 
 /** Query parameters that carry credentials: never logged, never echoed. */
 export const CREDENTIAL_PARAMS: readonly string[] = [

@@ -3,17 +3,22 @@ import type { ServerResponse } from "node:http";
 import type { AgentConfig } from "../../config/load.js";
 import { NotFound } from "../../errors.js";
 import { sendJson } from "../../http/send-json.js";
+import type { AgentProblems, ProblemWatch } from "../../proxy/problem-watch.js";
 import type { TokenSource, TokenStatus } from "../../tokens/token-source.js";
 
 export interface TokensContext {
   readonly tokens: TokenSource;
+  readonly problems: ProblemWatch;
   readonly config: { readonly agents: ReadonlyMap<string, AgentConfig> };
 }
 
 /** GET /-/tokens: every configured agent. */
 export function tokenStatuses(res: ServerResponse, ctx: TokensContext): void {
   const agents = Object.fromEntries(
-    [...ctx.config.agents.values()].map((agent) => [agent.name, shown(ctx.tokens.status(agent))]),
+    [...ctx.config.agents.values()].map((agent) => [
+      agent.name,
+      { ...shown(ctx.tokens.status(agent)), ...problemsShown(ctx.problems.status(agent.name)) },
+    ]),
   );
   sendJson(res, 200, { errcode: 0, errmsg: "ok", agents });
 }
@@ -40,6 +45,15 @@ function shown(status: TokenStatus) {
       status.lastError === undefined
         ? null
         : { at: iso(status.lastError.at), errcode: status.lastError.errcode ?? null, errmsg: status.lastError.errmsg },
+  };
+}
+
+/** The last refusal WeCom gave this agent and the address it said it saw. */
+function problemsShown(problems: AgentProblems) {
+  const { last } = problems;
+  return {
+    lastProblem: last === undefined ? null : { at: iso(last.at), errcode: last.errcode, hint: last.hint },
+    egressIp: problems.egressIp ?? null,
   };
 }
 
