@@ -12,6 +12,7 @@ import {
   type LogLevel,
 } from "./schema.js";
 import type { Secret } from "./secret.js";
+import type { RateLimit } from "../wecom/limits.js";
 
 export interface AgentConfig {
   readonly name: string;
@@ -65,6 +66,7 @@ export interface Config {
   readonly acceptAgentSecrets: boolean;
   /** The public listener for WeCom's callbacks, when configured. */
   readonly callbacks: CallbacksConfig | undefined;
+  readonly budgets: BudgetsConfig;
 }
 
 export interface CallbackTargetConfig {
@@ -91,6 +93,20 @@ export interface CallbacksConfig {
   readonly maxBodyBytes: number;
   /** By path. */
   readonly apps: ReadonlyMap<string, CallbackAppConfig>;
+}
+
+/** How the proxy keeps a corp under WeCom's limits (README: WeCom's limits). */
+export interface BudgetsConfig {
+  /** How long a request may wait for room in a budget or a concurrency slot before 429. */
+  readonly maxWaitMs: number;
+  /** Per (agent, recipient) sends; false: off. */
+  readonly messagesPerMember: RateLimit | false;
+  /** Per (corp, API path) calls; false: off. */
+  readonly perApi: RateLimit | false;
+  /** Concurrent calls per (corp, API path) in this process; false: no cap. */
+  readonly maxConcurrentPerApi: number | false;
+  /** The 45009 hold: the first, doubling up to the ceiling. */
+  readonly hold: { readonly firstMs: number; readonly maxMs: number };
 }
 
 export type LoadResult = { ok: true; config: Config } | { ok: false; problems: string[] };
@@ -229,6 +245,12 @@ function build(file: FileConfig): Config {
     clients: file.clients === undefined ? undefined : buildClients(file.clients, agents),
     acceptAgentSecrets: file.acceptAgentSecrets,
     callbacks: buildCallbacks(file),
+    budgets: Object.freeze({
+      ...file.budgets,
+      messagesPerMember: file.budgets.messagesPerMember && Object.freeze({ ...file.budgets.messagesPerMember }),
+      perApi: file.budgets.perApi && Object.freeze({ ...file.budgets.perApi }),
+      hold: Object.freeze({ ...file.budgets.hold }),
+    }),
   });
 }
 

@@ -1,6 +1,8 @@
 // Wiring: config → store, tokens, upstream, routing → one request handler.
 import { Access } from "../access/access.js";
 import { IssuedTokens } from "../access/issued-tokens.js";
+import type { Budgets } from "../budgets/guard.js";
+import { openBudgets } from "../budgets/open-budgets.js";
 import type { CallbackStatusSource } from "../callbacks/relay.js";
 import type { Config } from "../config/load.js";
 import type { Logger } from "../log.js";
@@ -57,6 +59,8 @@ export interface Runtime {
   /** gettoken for legacy apps, proxy-issued tokens, clients. */
   readonly access: Access;
   readonly tickets: TicketSource;
+  /** WeCom's limits kept: budgets, 45009 holds, concurrency (between picking the agent and forwarding). */
+  readonly budgets: Budgets;
   readonly passes: readonly Pass[];
   readonly callbacks: CallbackStatusSource | undefined;
   close(): Promise<void>;
@@ -110,6 +114,7 @@ export function createRuntime(config: Config, deps: ProxyDeps, previous?: Runtim
     routing,
     access: new Access(config, routing, new IssuedTokens(store, now)),
     tickets: new TicketSource({ store, tokens, getJson: upstream.getJson, log: deps.log, now }),
+    budgets: openBudgets(config, store, { log: deps.log, now, metrics, previous: previous?.budgets, sameStore }),
     passes: [stripHopByHop, stripClientAddress, stripProxyControls, frameForUpstream(upstream.host)],
     callbacks: deps.callbacks,
     async close() {

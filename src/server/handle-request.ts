@@ -3,7 +3,7 @@ import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import { checkPath } from "../access/caller.js";
-import { BodyTooLarge, ClientGone, InternalError, ProxyError } from "../errors.js";
+import { BodyTooLarge, ClientGone, InternalError, ProxyError, TooManyRequests } from "../errors.js";
 import { runPasses } from "../proxy/pass.js";
 import { readBody } from "../proxy/read-body.js";
 import { exchangeWithReplay } from "../proxy/replay.js";
@@ -28,6 +28,10 @@ interface AccessLine {
   status?: number;
   errcode?: number | undefined;
   replayed?: boolean;
+  /** Why the proxy answered itself instead of WeCom (a 45009 hold, a spent budget). */
+  reason?: string;
+  /** How long the request waited for room in WeCom's limits. */
+  waitedMs?: number;
   ms?: number;
 }
 
@@ -52,6 +56,7 @@ async function handle(rt: Runtime, req: IncomingMessage, res: ServerResponse): P
   } catch (error) {
     line.status = renderError(rt, res, line.reqId, error);
     if (error instanceof ProxyError) line.errcode = error.errcode;
+    if (error instanceof TooManyRequests) line.reason = error.reason;
   } finally {
     line.ms = Math.round((performance.now() - started) * 10) / 10;
     rt.log.info(line, "request");
@@ -103,17 +108,26 @@ async function serve(rt: Runtime, req: IncomingMessage, res: ServerResponse, lin
     },
     rt.passes,
   );
-  const { answer, replayed } = await exchangeWithReplay({
-    forwarder: rt.instruments.enabled
-      ? timedForwarder(rt.forwarder, (seconds) => rt.instruments.upstream(line.agent, seconds))
-      : rt.forwarder,
-    tokens: rt.tokens,
-    agent: pick.agent,
-    outgoing,
-    req,
-    res,
-    signal,
-  });
+  const request = { agent: pick.agent, method: outgoing.method, path: pick.path, body, ip: remoteAddress };
+  const guarded = await rt.budgets.guard(request, signal, () =>
+    exchangeWithReplay({
+      forwarder: rt.instruments.enabled
+        ? timedForwarder(rt.forwarder, (seconds) => rt.instruments.upstream(line.agent, seconds))
+        : rt.forwarder,
+      tokens: rt.tokens,
+      agent: pick.agent,
+      outgoing,
+      req,
+      res,
+      signal,
+    }),
+  );
+  if (guarded.waitedMs > 0) line.waitedMs = guarded.waitedMs;
+  if (guarded.kind === "held") {
+    line.reason = guarded.reason;
+    return answerLocally(res, line, guarded.answer);
+  }
+  const { answer, replayed } = guarded.result;
   line.errcode = answer.errcode;
   line.replayed = replayed;
   await sendAnswer(res, answer, ["X-Request-Id", line.reqId], signal);
@@ -122,7 +136,7 @@ async function serve(rt: Runtime, req: IncomingMessage, res: ServerResponse, lin
 /** An answer the proxy makes in WeCom's format: HTTP 200, errcode in the body. */
 function answerLocally(res: ServerResponse, line: AccessLine, answer: LocalAnswer): void {
   line.errcode = answer.errcode;
-  sendJson(res, 200, answer.body, { "x-request-id": line.reqId });
+  sendJson(res, 200, answer.body, { ...answer.headers, "x-request-id": line.reqId });
 }
 
 /** Writes the proxy's own error answer when it still can; returns the status for the log. */
@@ -136,7 +150,7 @@ function renderError(rt: Runtime, res: ServerResponse, reqId: string, error: unk
     return proxyError.status;
   }
   // An unread body would otherwise be parsed as the next request on this connection.
-  const headers: Record<string, string> = { "x-request-id": reqId };
+  const headers: Record<string, string> = { ...proxyError.headers(), "x-request-id": reqId };
   if (error instanceof BodyTooLarge || !res.req.complete) headers["connection"] = "close";
   sendJson(res, proxyError.status, proxyError, headers);
   return proxyError.status;
