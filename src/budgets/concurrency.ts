@@ -6,13 +6,17 @@ export class ConcurrencyGate {
 
   constructor(private readonly max: number) {}
 
-  /** Resolves with the slot's release once one is free; false when none was free within `waitMs`. */
-  async enter(key: string, waitMs: number, signal: AbortSignal): Promise<(() => void) | false> {
+  /** Resolves with the slot's release once one is free (queued: it waited); false when none was free within `waitMs`. */
+  async enter(
+    key: string,
+    waitMs: number,
+    signal: AbortSignal,
+  ): Promise<{ release: () => void; queued: boolean } | false> {
     const line = this.lines.get(key) ?? { running: 0, waiting: [] };
     this.lines.set(key, line);
     if (line.running < this.max) {
       line.running += 1;
-      return this.releaser(key, line);
+      return { release: this.releaser(key, line), queued: false };
     }
     const admitted = await new Promise<boolean>((resolve) => {
       const done = (granted: boolean) => {
@@ -29,7 +33,7 @@ export class ConcurrencyGate {
       line.waiting.push(grant);
     });
     // A granted waiter inherits the slot of the call that ended (running is unchanged).
-    return admitted ? this.releaser(key, line) : false;
+    return admitted ? { release: this.releaser(key, line), queued: true } : false;
   }
 
   private releaser(key: string, line: { running: number; waiting: Array<() => void> }): () => void {

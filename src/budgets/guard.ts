@@ -85,7 +85,7 @@ export class Budgets {
     if (agent === undefined) return { kind: "forwarded", result: await exchange(), waitedMs: 0 };
     const started = this.deps.now();
     const plan = planOf(this.config, agent, request.path, request.body);
-    const verdict = await this.admit(agent, plan, started, signal);
+    const { verdict, waited } = await this.admit(agent, plan, started, signal);
     if (verdict.kind === "held") {
       this.deps.observer.hold(agent.name, "answered");
       this.remember(agent, request.path, verdict.until);
@@ -93,10 +93,11 @@ export class Budgets {
         kind: "held",
         answer: holdAnswer(request, verdict.until, this.deps.now()),
         reason: "hold",
-        waitedMs: this.deps.now() - started,
+        waitedMs: waited ? this.deps.now() - started : 0,
       };
     }
-    const release = await this.enter(agent, plan, started, signal);
+    const slot = await this.enter(agent, plan, started, signal);
+    const waitedMs = waited || slot?.waited === true ? this.deps.now() - started : 0;
     try {
       let result = await exchange();
       if (
@@ -109,9 +110,9 @@ export class Budgets {
         result = await exchange();
       }
       await this.settle(agent, request.path, plan, verdict.probe, result.answer.errcode);
-      return { kind: "forwarded", result, waitedMs: this.deps.now() - started };
+      return { kind: "forwarded", result, waitedMs };
     } finally {
-      release?.();
+      slot?.release();
     }
   }
 
@@ -121,7 +122,7 @@ export class Budgets {
     plan: Plan,
     started: number,
     signal: AbortSignal,
-  ): Promise<Exclude<Verdict, { kind: "over" }>> {
+  ): Promise<{ verdict: Exclude<Verdict, { kind: "over" }>; waited: boolean }> {
     const deadline = started + this.config.maxWaitMs;
     let waitedFor: BudgetReason | undefined;
     for (;;) {
@@ -129,7 +130,7 @@ export class Budgets {
       const verdict = await this.deps.ledger.admit(plan.hold, plan.budgets, now, this.deps.probeMs);
       if (verdict.kind !== "over") {
         if (waitedFor !== undefined) this.waited(agent, waitedFor, now - started);
-        return verdict;
+        return { verdict, waited: waitedFor !== undefined };
       }
       if (verdict.retryAt > deadline) {
         if (waitedFor !== undefined) this.waited(agent, waitedFor, now - started);
@@ -144,10 +145,9 @@ export class Budgets {
   private async enter(agent: AgentConfig, plan: Plan, started: number, signal: AbortSignal) {
     if (this.gate === undefined) return undefined;
     const waitFrom = this.deps.now();
-    const release = await this.gate.enter(plan.hold, Math.max(0, started + this.config.maxWaitMs - waitFrom), signal);
-    const waited = this.deps.now() - waitFrom;
-    if (waited > 0) this.waited(agent, "concurrency", waited);
-    if (release !== false) return release;
+    const slot = await this.gate.enter(plan.hold, Math.max(0, started + this.config.maxWaitMs - waitFrom), signal);
+    if (slot === false || slot.queued) this.waited(agent, "concurrency", this.deps.now() - waitFrom);
+    if (slot !== false) return { release: slot.release, waited: slot.queued };
     signal.throwIfAborted();
     this.count(agent, "concurrency", "refusals");
     this.deps.observer.refused(agent.name, "concurrency");
