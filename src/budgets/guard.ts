@@ -54,14 +54,18 @@ export class Budgets {
   private readonly gate: ConcurrencyGate | undefined;
   private readonly random: () => number;
   /** Holds this process tripped or was answered by, newest per key. */
-  private readonly seen = new Map<string, KnownHold>();
+  private readonly seen: Map<string, KnownHold>;
   /** Waits and refusals since start, per agent and reason: the status page's "budgets in use". */
-  readonly tally = new Map<string, { waits: number; refusals: number }>();
+  readonly tally: Map<string, { waits: number; refusals: number }>;
 
   constructor(
     readonly config: BudgetsConfig,
     private readonly deps: BudgetsDeps,
+    /** The budgets this configuration replaces: what they saw carries over. */
+    previous?: Budgets,
   ) {
+    this.seen = previous?.seen ?? new Map();
+    this.tally = previous?.tally ?? new Map();
     this.gate = config.maxConcurrentPerApi === false ? undefined : new ConcurrencyGate(config.maxConcurrentPerApi);
     this.random = deps.random ?? Math.random;
   }

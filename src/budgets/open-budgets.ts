@@ -25,13 +25,14 @@ export function openBudgets(config: Config, store: Store, ctx: BudgetsContext): 
   const observer = config.metrics.enabled ? budgetMetrics(ctx.metrics) : NO_BUDGET_OBSERVER;
   const ledger =
     ctx.sameStore && ctx.previous !== undefined ? ctx.previous.ledger : ledgerFor(store, ctx.log, observer.fellBack);
-  return new Budgets(config.budgets, {
+  const deps = {
     ledger,
     now: ctx.now,
     observer,
     // A probe that has not come back within the upstream timeout is lost: let another caller probe.
     probeMs: config.upstream.timeoutMs + 1000,
-  });
+  };
+  return new Budgets(config.budgets, deps, ctx.previous);
 }
 
 function ledgerFor(store: Store, log: Logger, onFallback: () => void): Ledger {

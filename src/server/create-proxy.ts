@@ -47,6 +47,8 @@ export interface ProxyDeps {
 /** Everything a request needs, built once per configuration. */
 export interface Runtime {
   readonly config: Config;
+  /** The clock tokens and budgets go by. */
+  readonly now: () => number;
   readonly log: Logger;
   readonly metrics: Registry;
   /** What requests and tokens record; does nothing with metrics.enabled: false. */
@@ -104,6 +106,7 @@ export function createRuntime(config: Config, deps: ProxyDeps, previous?: Runtim
   };
   return {
     config,
+    now,
     log: deps.log,
     metrics,
     instruments,

@@ -11,15 +11,17 @@ import { callbacksPage } from "./callbacks.js";
 import { healthy } from "./healthy.js";
 import { metrics } from "./metrics.js";
 import { ready } from "./ready.js";
+import { statusPageOf, type StatusContext } from "./status.js";
 import { refreshToken, tokenStatuses, type TokensContext } from "./tokens.js";
 
-export interface OwnPagesContext extends TokensContext {
+export interface OwnPagesContext extends TokensContext, StatusContext {
   readonly store: Store;
   readonly metrics: Registry;
-  readonly config: TokensContext["config"] & {
-    readonly admin: { readonly key: Secret | undefined };
-    readonly metrics: { readonly enabled: boolean };
-  };
+  readonly config: TokensContext["config"] &
+    StatusContext["config"] & {
+      readonly admin: { readonly key: Secret | undefined };
+      readonly metrics: { readonly enabled: boolean };
+    };
   /** The callback relay, when callbacks are configured. */
   readonly callbacks?: CallbackStatusSource | undefined;
 }
@@ -41,6 +43,7 @@ const PAGES = new Map<string, Page>([
     { methods: ["POST"], serve: (res, ctx, _req, path) => refreshToken(res, ctx, agentInRefreshPath(path) ?? "") },
   ],
   ["/-/callbacks", { methods: ["GET"], serve: (res, ctx) => callbacksPage(res, ctx.callbacks) }],
+  ["/-/status", { methods: ["GET"], serve: (res, ctx) => statusPageOf(res, ctx) }],
 ]);
 
 const REFRESH_PATH = /^\/-\/tokens\/([^/]+)\/refresh$/;
