@@ -99,7 +99,7 @@ function report(name: string, store: string, off: Load, on: Load): void {
   );
 }
 
-/** The check alone, in this process: plan + one admit, in memory and against Redis. */
+/** The check alone, in this process: plan + one admit, in memory (CPU) and against Redis (round trip). */
 async function reportIsolated(redisUrl: string): Promise<void> {
   const agent: AgentConfig = { name: "notify", corpid: CORP, agentid: APP.agentid, secret: undefined as never };
   const config: BudgetsConfig = {
@@ -108,34 +108,40 @@ async function reportIsolated(redisUrl: string): Promise<void> {
     maxConcurrentPerApi: false,
     hold: { firstMs: 60_000, maxMs: 3_600_000 },
   };
-  const body = Buffer.from(MESSAGE);
   const memory = new MemoryLedger();
-  const iterations = 100_000;
-  const memoryMicros = await microsPer(iterations, async () => {
-    const plan = planOf(config, agent, "/cgi-bin/message/send", body);
-    await memory.admit(plan.hold, plan.budgets, Date.now(), 1000);
-  });
+  const iterations = 200_000;
+  const cases = [
+    { name: "GET user/get (2 counters)", path: "/cgi-bin/user/get", body: Buffer.alloc(0) },
+    { name: "message/send to 2 members (6 counters)", path: "/cgi-bin/message/send", body: Buffer.from(MESSAGE) },
+  ];
+  console.log("\nthe check alone (plan + admit: the request's counters and the hold), in this process:");
+  for (const { name, path: apiPath, body } of cases) {
+    const check = () => {
+      const plan = planOf(config, agent, apiPath, body);
+      memory.admitNow(plan.hold, plan.budgets, Date.now(), 1000);
+    };
+    for (let i = 0; i < iterations / 10; i += 1) check(); // warm up
+    const before = process.cpuUsage();
+    for (let i = 0; i < iterations; i += 1) check();
+    const used = process.cpuUsage(before);
+    console.log(`  memory, ${name}: ${((used.user + used.system) / iterations).toFixed(2)} µs CPU per request`);
+  }
   const connection = new RedisConnection(redisUrl, "bench", undefined);
   await connection.ready();
   const redis = new RedisLedger(connection);
-  const redisIterations = 5_000;
-  const redisMicros = await microsPer(redisIterations, async () => {
-    const plan = planOf(config, agent, "/cgi-bin/message/send", body);
-    await redis.admit(plan.hold, plan.budgets, Date.now(), 1000);
-  });
+  const rounds = 5_000;
+  for (const { name, path: apiPath, body } of cases) {
+    const check = async () => {
+      const plan = planOf(config, agent, apiPath, body);
+      await redis.admit(plan.hold, plan.budgets, Date.now(), 1000);
+    };
+    for (let i = 0; i < rounds / 10; i += 1) await check();
+    const started = performance.now();
+    for (let i = 0; i < rounds; i += 1) await check();
+    const micros = ((performance.now() - started) * 1000) / rounds;
+    console.log(`  redis, ${name}: ${micros.toFixed(0)} µs per request, one EVALSHA round trip, one at a time`);
+  }
   await connection.close();
-  console.log(
-    `\nthe check alone (plan + admit of a message/send to 2 members: 6 counters and the hold), in this process:\n` +
-      `  memory: ${memoryMicros.toFixed(2)} µs per request (${iterations} times)\n` +
-      `  redis:  ${redisMicros.toFixed(0)} µs per request, one EVALSHA round trip each, one at a time (${redisIterations} times)`,
-  );
-}
-
-async function microsPer(iterations: number, work: () => Promise<void>): Promise<number> {
-  for (let i = 0; i < iterations / 10; i += 1) await work(); // warm up
-  const started = performance.now();
-  for (let i = 0; i < iterations; i += 1) await work();
-  return ((performance.now() - started) * 1000) / iterations;
 }
 
 async function measure(proxy: Proxy, scenario: (typeof SCENARIOS)[number]): Promise<Load> {

@@ -59,11 +59,15 @@ export const SLOTS_PER_WINDOW = 60;
  */
 export function retryAt(slots: ReadonlyMap<number, number>, window: Window, now: number): number | undefined {
   const current = Math.floor(now / window.slotMs);
-  const live = [...slots].filter(([slot]) => slot >= current - SLOTS_PER_WINDOW).sort(([a], [b]) => a - b);
-  let excess = live.reduce((sum, [, count]) => sum + count, 0) + 1 - window.limit;
+  const oldest = current - SLOTS_PER_WINDOW;
+  let count = 0;
+  for (const [slot, n] of slots) if (slot >= oldest) count += n;
+  // The common case ends here, with no allocation: there is room.
+  let excess = count + 1 - window.limit;
   if (excess <= 0) return undefined;
-  for (const [slot, count] of live) {
-    excess -= count;
+  const live = [...slots].filter(([slot]) => slot >= oldest).sort(([a], [b]) => a - b);
+  for (const [slot, n] of live) {
+    excess -= n;
     if (excess <= 0) return (slot + SLOTS_PER_WINDOW + 1) * window.slotMs;
   }
   return (current + SLOTS_PER_WINDOW + 1) * window.slotMs; // a limit of 0: a slot from now, and again
