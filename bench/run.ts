@@ -303,7 +303,7 @@ async function startChild(
 ): Promise<{ child: ChildProcess; firstLine: string }> {
   const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
   children.push(child);
-  const lines = createInterface({ input: child.stdout! });
+  const lines = createInterface({ input: child.stdout });
   const [firstLine] = (await Promise.race([once(lines, "line"), once(child, "exit")])) as [string];
   if (typeof firstLine !== "string") throw new Error(`${args[0]} exited before it was ready`);
   // Keep draining without splitting lines, so the child never blocks on a full pipe and the
