@@ -203,7 +203,7 @@ async function startRedis(dir: string, children: ChildProcess[]): Promise<string
   const args = ["--bind", "127.0.0.1", "--port", String(port), "--dir", dir, "--save", "", "--appendonly", "no"];
   const child = spawn("redis-server", args, { stdio: ["ignore", "pipe", "inherit"] });
   children.push(child);
-  const lines = createInterface({ input: child.stdout! });
+  const lines = createInterface({ input: child.stdout });
   for await (const line of lines) if (line.includes("Ready to accept connections")) break;
   child.stdout?.resume();
   return `redis://127.0.0.1:${port}/0`;
@@ -227,7 +227,7 @@ async function startChild(args: string[], children: ChildProcess[], env: NodeJS.
     env: { ...process.env, ...env },
   });
   children.push(child);
-  const lines = createInterface({ input: child.stdout! });
+  const lines = createInterface({ input: child.stdout });
   const [firstLine] = (await Promise.race([once(lines, "line"), once(child, "exit")])) as [string];
   if (typeof firstLine !== "string") throw new Error(`${args[0]} exited before it was ready`);
   lines.close();

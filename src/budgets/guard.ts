@@ -64,8 +64,8 @@ export class Budgets {
     /** The budgets this configuration replaces: what they saw carries over. */
     previous?: Budgets,
   ) {
-    this.seen = previous?.seen ?? new Map();
-    this.tally = previous?.tally ?? new Map();
+    this.seen = previous?.seen ?? new Map<string, KnownHold>();
+    this.tally = previous?.tally ?? new Map<string, { waits: number; refusals: number }>();
     this.gate = config.maxConcurrentPerApi === false ? undefined : new ConcurrencyGate(config.maxConcurrentPerApi);
     this.random = deps.random ?? Math.random;
   }

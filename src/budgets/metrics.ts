@@ -14,7 +14,7 @@ export interface BudgetObserver {
   /** An idempotent call retried after WeCom's 45033. */
   retried(agent: string): void;
   /** Counted in the process because Redis was down. */
-  fellBack(): void;
+  readonly fellBack: () => void;
 }
 
 export const NO_BUDGET_OBSERVER: BudgetObserver = {

@@ -25,7 +25,7 @@ export interface Admitted {
   /** 45009 or 45033 when WeCom would refuse the call; undefined when it goes on. */
   readonly errcode: number | undefined;
   /** The call is answered: it no longer counts as in flight. */
-  done(): void;
+  readonly done: () => void;
 }
 
 interface ApiWindow {

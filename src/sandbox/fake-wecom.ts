@@ -212,7 +212,7 @@ export class FakeWeCom {
     const corpid = this.tokens.get(url.searchParams.get("access_token") ?? "")?.app.corpid;
     if (corpid === undefined) return false;
     const admitted = this.limits.admit(corpid, url.pathname);
-    res.once("close", admitted.done);
+    res.once("close", () => admitted.done());
     if (admitted.errcode === undefined) return false;
     this.answerJson(
       res,
