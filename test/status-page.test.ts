@@ -1,6 +1,7 @@
 // /-/status: a page for people, behind the admin key, escaped, never a secret or a token.
 import { afterEach, describe, expect, test } from "vitest";
 import { statusPage, type StatusView } from "../src/server/endpoints/status-page.js";
+import { statusView } from "../src/server/endpoints/status.js";
 import type { Store } from "../src/tokens/store.js";
 import { DownStore } from "./helpers/down-store.js";
 import { request } from "./helpers/http.js";
@@ -89,6 +90,30 @@ describe("/-/status", () => {
     const stack = await stackWithAdmin(new DownStore());
     const { text } = await page(stack);
     expect(text).toContain('down:// · <span class="bad">unavailable</span>: the token store (down://) is unavailable');
+  });
+});
+
+describe("statusView", () => {
+  test("shows each agent's last WeCom problem, its hint, the egress IP and families, where they are known", async () => {
+    const stack = await stackWithAdmin();
+    const contacts = stack.config.agents.get("contacts")!;
+    const view = await statusView({
+      ...stack.runtime,
+      config: { agents: new Map([["contacts", { ...contacts, families: ["contacts", "message"] }]]) },
+      problems: {
+        status: (agent) => ({
+          last:
+            agent === "contacts"
+              ? { at: stack.clock.now(), errcode: 60020, hint: "add 203.0.113.7 to the app's trusted IPs" }
+              : undefined,
+          egressIp: "203.0.113.7",
+        }),
+      },
+    });
+    const text = flat(statusPage(view));
+    expect(text).toContain("<td>contacts, message</td>");
+    expect(text).toContain('<span class="bad">60020</span> add 203.0.113.7 to the app&#39;s trusted IPs<small>0 s ago');
+    expect(text).toContain("<td>203.0.113.7</td></tr>");
   });
 });
 

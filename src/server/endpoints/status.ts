@@ -9,16 +9,12 @@ import type { TokenSource } from "../../tokens/token-source.js";
 import { STARTED_AT, VERSION } from "../../version.js";
 import { statusPage, type AgentView, type StatusView } from "./status-page.js";
 
-/**
- * What other parts know of an agent beyond its token: its API families, the last problem
- * WeCom reported with a hint, the egress IP WeCom saw. Each is optional; the page shows "—".
- */
-export interface AgentInsights {
-  familiesOf?(agent: AgentConfig): readonly string[] | undefined;
-  lastProblem?(
-    agent: AgentConfig,
-  ): { readonly at: number; readonly errcode: number; readonly hint: string } | undefined;
-  egressIp?(agent: AgentConfig): string | undefined;
+/** The last problem WeCom reported for an agent, with a hint, and the egress IP it saw (API families). */
+export interface AgentProblemSource {
+  status(agent: string): {
+    readonly last: { readonly at: number; readonly errcode: number; readonly hint: string } | undefined;
+    readonly egressIp: string | undefined;
+  };
 }
 
 export interface StatusContext {
@@ -28,7 +24,8 @@ export interface StatusContext {
   readonly now: () => number;
   readonly config: { readonly agents: ReadonlyMap<string, AgentConfig> };
   readonly callbacks?: CallbackStatusSource | undefined;
-  readonly insights?: AgentInsights | undefined;
+  /** Where the page reads each agent's last WeCom problem and egress IP; without it they show "—". */
+  readonly problems?: AgentProblemSource | undefined;
 }
 
 export async function statusPageOf(res: ServerResponse, ctx: StatusContext): Promise<void> {
@@ -70,11 +67,12 @@ export async function statusView(ctx: StatusContext): Promise<StatusView> {
 
 function agentView(ctx: StatusContext, agent: AgentConfig, now: number): AgentView {
   const status = ctx.tokens.status(agent);
+  const problems = ctx.problems?.status(agent.name);
   return {
     name: agent.name,
     corpid: agent.corpid,
     agentid: agent.agentid,
-    families: ctx.insights?.familiesOf?.(agent),
+    families: familiesOf(agent),
     token: {
       cached: status.cached,
       // The refresh that fetched the cached token, when this process made it.
@@ -84,9 +82,17 @@ function agentView(ctx: StatusContext, agent: AgentConfig, now: number): AgentVi
       lastRefresh: status.lastRefresh,
       lastError: status.lastError,
     },
-    problem: ctx.insights?.lastProblem?.(agent),
-    egressIp: ctx.insights?.egressIp?.(agent),
+    problem: problems?.last,
+    egressIp: problems?.egressIp,
   };
+}
+
+/** The API families an agent declares, when its configuration has them (agents.NAME.families). */
+function familiesOf(agent: AgentConfig): readonly string[] | undefined {
+  const families: unknown = (agent as { families?: unknown }).families;
+  return Array.isArray(families)
+    ? families.filter((family): family is string => typeof family === "string")
+    : undefined;
 }
 
 function budgetsView(budgets: Budgets): StatusView["budgets"] {
