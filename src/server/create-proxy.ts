@@ -1,5 +1,5 @@
 // Wiring: config → store, tokens, upstream, routing → one request handler.
-import { Access } from "../access/access.js";
+import { Identifier } from "../access/identify.js";
 import { IssuedTokens } from "../access/issued-tokens.js";
 import type { Budgets } from "../budgets/guard.js";
 import { openBudgets } from "../budgets/open-budgets.js";
@@ -58,8 +58,8 @@ export interface Runtime {
   readonly upstream: Upstream;
   readonly forwarder: Forwarder;
   readonly routing: Routing;
-  /** gettoken for legacy apps, proxy-issued tokens, clients. */
-  readonly access: Access;
+  /** Who is calling: gettoken for legacy apps, proxy-issued tokens, clients. */
+  readonly identifier: Identifier;
   readonly tickets: TicketSource;
   /** WeCom's limits kept: budgets, 45009 holds, concurrency (between picking the agent and forwarding). */
   readonly budgets: Budgets;
@@ -115,7 +115,7 @@ export function createRuntime(config: Config, deps: ProxyDeps, previous?: Runtim
     upstream,
     forwarder,
     routing,
-    access: new Access(config, routing, new IssuedTokens(store, now)),
+    identifier: new Identifier(config, new IssuedTokens(store, now)),
     tickets: new TicketSource({ store, tokens, getJson: upstream.getJson, log: deps.log, now }),
     budgets: openBudgets(config, store, { log: deps.log, now, metrics, previous: previous?.budgets, sameStore }),
     passes: [stripHopByHop, stripClientAddress, stripProxyControls, frameForUpstream(upstream.host)],
