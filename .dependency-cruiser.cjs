@@ -6,6 +6,8 @@ const LAYERS = [
   { name: "server", paths: ["server/"] },
   // Two pipelines that share nothing but what lies below them.
   { name: "proxy-callbacks", paths: ["proxy/", "callbacks/"], siblings: false },
+  // WeCom's limits kept: between picking the agent and forwarding.
+  { name: "budgets", paths: ["budgets/"] },
   { name: "tickets", paths: ["tickets/"] },
   { name: "access", paths: ["access/"] },
   { name: "routing", paths: ["routing/"] },
@@ -14,7 +16,7 @@ const LAYERS = [
   { name: "tokens", paths: ["tokens/"] },
   { name: "store", paths: ["store/"] },
   // Leaves: protocol knowledge, HTTP helpers, configuration, errors, the logger.
-  { name: "base", paths: ["wecom/", "http/", "config/", "errors\\.ts$", "log\\.ts$"] },
+  { name: "base", paths: ["wecom/", "http/", "config/", "errors\\.ts$", "log\\.ts$", "version\\.ts$"] },
 ];
 
 /** The places the process is composed: they may import anything. */

@@ -3,7 +3,8 @@
 import { FakeWeCom, type FakeApp } from "../src/sandbox/fake-wecom.js";
 
 const apps = JSON.parse(process.argv[2] ?? "[]") as FakeApp[];
-const wecom = new FakeWeCom({ apps });
+// Far above WeCom's limits: the benchmarks measure the proxy, not WeCom's blocks.
+const wecom = new FakeWeCom({ apps, limits: { messagesPerMember: false, perApi: false } });
 const url = await wecom.listen();
 process.stdout.write(`${JSON.stringify({ url })}\n`);
 process.once("SIGTERM", () => void wecom.close().then(() => process.exit(0)));

@@ -5,6 +5,11 @@ export abstract class ProxyError extends Error {
   abstract readonly status: number;
   abstract readonly errcode: number;
 
+  /** Headers the answer carries besides X-Request-Id. */
+  headers(): Readonly<Record<string, string>> {
+    return {};
+  }
+
   toJSON(): { errcode: number; errmsg: string } {
     return { errcode: this.errcode, errmsg: `wecom-proxy: ${this.message}` };
   }
@@ -52,18 +57,6 @@ export class MisdirectedRequest extends ProxyError {
   readonly errcode = 9421001;
 }
 
-/** An operator action repeated too soon (a forced token refresh). */
-export class TooManyRequests extends ProxyError {
-  readonly status = 429;
-  readonly errcode = 9429001;
-  constructor(
-    message: string,
-    readonly retryAfterSeconds: number,
-  ) {
-    super(message);
-  }
-}
-
 /** WeCom rejected an agent's corpid/secret at gettoken. Names the agent, never the secret. */
 export class CredentialsRejected extends ProxyError {
   readonly status = 502;
@@ -80,6 +73,39 @@ export class CredentialsRejected extends ProxyError {
 export class UpstreamUnreachable extends ProxyError {
   readonly status = 502;
   readonly errcode = 9502002;
+}
+
+/** A request would exceed a limit of WeCom's that the proxy keeps, even after waiting budgets.maxWaitMs. */
+export abstract class TooManyRequests extends ProxyError {
+  readonly status = 429;
+  constructor(
+    message: string,
+    /** When trying again can succeed. */
+    readonly retryAfterSeconds: number,
+    /** For the access log and metrics: member, api, concurrency. */
+    readonly reason: string,
+  ) {
+    super(message);
+  }
+
+  override headers(): Readonly<Record<string, string>> {
+    return { "retry-after": String(this.retryAfterSeconds) };
+  }
+}
+
+/** A member's (or chat's, party's, tag's) message budget is spent. */
+export class MemberBudgetExceeded extends TooManyRequests {
+  readonly errcode = 9429001;
+}
+
+/** An API's budget (per corp and path) is spent. */
+export class ApiBudgetExceeded extends TooManyRequests {
+  readonly errcode = 9429002;
+}
+
+/** budgets.maxConcurrentPerApi calls of this API are running and none ended in time. */
+export class ConcurrencyExceeded extends TooManyRequests {
+  readonly errcode = 9429003;
 }
 
 /** The store cannot be read or written. */
@@ -117,4 +143,12 @@ export class InternalError extends ProxyError {
 /** The proxy's own errcodes read 9, the HTTP status, a serial (9SSSNNN): outside WeCom's ranges. */
 export function isProxyErrcode(errcode: number): boolean {
   return errcode >= 9_100_000 && errcode < 9_600_000;
+}
+
+/** An operator action repeated too soon (a forced token refresh). */
+export class RefreshTooSoon extends TooManyRequests {
+  readonly errcode = 9429004;
+  constructor(message: string, retryAfterSeconds: number) {
+    super(message, retryAfterSeconds, "forced_refresh");
+  }
 }

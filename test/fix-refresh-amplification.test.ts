@@ -68,7 +68,7 @@ describe("forced refreshes", () => {
       statuses.push(reply.status);
       if (reply.status === 429) {
         retryAfter = String(reply.headers["retry-after"]);
-        expect(reply.json()).toMatchObject({ errcode: 9429001, errmsg: expect.stringMatching(/^wecom-proxy: /) });
+        expect(reply.json()).toMatchObject({ errcode: 9429004, errmsg: expect.stringMatching(/^wecom-proxy: /) });
       }
     }
     expect(statuses).toEqual([200, ...Array(49).fill(429)]);

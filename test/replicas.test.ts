@@ -103,7 +103,7 @@ const sendMessage = (url: string, agent: http.Agent, index: number) =>
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({
-      touser: "zhangsan",
+      touser: `member${index}`, // one member each: a member gets at most 30 a minute
       msgtype: "text",
       agentid: NOTIFY_AGENTID,
       text: { content: `m${index}` },

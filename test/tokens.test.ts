@@ -21,7 +21,8 @@ describe("one token per agent", () => {
             agent,
             method: "POST",
             headers: { "content-type": "application/json" },
-            body: JSON.stringify({ touser: "zhangsan", msgtype: "text", agentid: 1000002, text: { content: `n${i}` } }),
+            // One member each: a member gets at most 30 a minute (README: WeCom's limits).
+            body: JSON.stringify({ touser: `user${i}`, msgtype: "text", agentid: 1000002, text: { content: `n${i}` } }),
           }),
     );
     expect(replies.every((reply) => reply["errcode"] === 0)).toBe(true);

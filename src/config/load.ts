@@ -7,6 +7,7 @@ import { FILE_BACKED_FIELDS, FileConfigSchema, type FileConfig, type LogFormat, 
 import { describeIssues } from "./problems.js";
 import type { Secret } from "./secret.js";
 import type { Family } from "../wecom/api-families.js";
+import type { RateLimit } from "../wecom/limits.js";
 
 export interface AgentConfig {
   readonly name: string;
@@ -92,6 +93,7 @@ export interface Config {
   readonly acceptAgentSecrets: boolean;
   /** The public listener for WeCom's callbacks, when configured. */
   readonly callbacks: CallbacksConfig | undefined;
+  readonly budgets: BudgetsConfig;
 }
 
 export interface CallbackTargetConfig {
@@ -119,6 +121,20 @@ export interface CallbacksConfig {
   readonly limits: ListenerLimits;
   /** By path. */
   readonly apps: ReadonlyMap<string, CallbackAppConfig>;
+}
+
+/** How the proxy keeps a corp under WeCom's limits (README: WeCom's limits). */
+export interface BudgetsConfig {
+  /** How long a request may wait for room in a budget or a concurrency slot before 429. */
+  readonly maxWaitMs: number;
+  /** Per (agent, recipient) sends; false: off. */
+  readonly messagesPerMember: RateLimit | false;
+  /** Per (corp, API path) calls; false: off. */
+  readonly perApi: RateLimit | false;
+  /** Concurrent calls per (corp, API path) in this process; false: no cap. */
+  readonly maxConcurrentPerApi: number | false;
+  /** The 45009 hold: the first, doubling up to the ceiling. */
+  readonly hold: { readonly firstMs: number; readonly maxMs: number };
 }
 
 export type LoadResult = { ok: true; config: Config } | { ok: false; problems: string[] };
@@ -361,6 +377,12 @@ function build(file: FileConfig): Config {
     clients: file.clients === undefined ? undefined : buildClients(file.clients, agents),
     acceptAgentSecrets: file.acceptAgentSecrets,
     callbacks: buildCallbacks(file),
+    budgets: Object.freeze({
+      ...file.budgets,
+      messagesPerMember: file.budgets.messagesPerMember && Object.freeze({ ...file.budgets.messagesPerMember }),
+      perApi: file.budgets.perApi && Object.freeze({ ...file.budgets.perApi }),
+      hold: Object.freeze({ ...file.budgets.hold }),
+    }),
   });
 }
 

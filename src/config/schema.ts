@@ -3,6 +3,7 @@ import { z } from "zod";
 import { FAMILIES, isFamily } from "../wecom/api-families.js";
 import { parseCidr } from "./cidr.js";
 import { Secret } from "./secret.js";
+import { CALLS_PER_API, HOLD_FIRST_MS, HOLD_MAX_MS, MESSAGES_PER_MEMBER, type RateLimit } from "../wecom/limits.js";
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 /** auto: human-readable when stdout is a terminal, JSON lines otherwise. */
@@ -200,6 +201,36 @@ const CallbacksSchema = z.strictObject({
   apps: z.record(agentName, CallbackAppSchema),
 });
 
+/** A limit pair; either may be left out for WeCom's own number. */
+const rateLimit = (wecom: RateLimit) =>
+  z
+    .strictObject({ perMinute: positiveInt.default(wecom.perMinute), perHour: positiveInt.default(wecom.perHour) })
+    .refine((limit) => limit.perMinute <= limit.perHour, "perMinute must not be above perHour");
+
+/** false switches a limit off; otherwise { perMinute, perHour }. */
+const limitOrOff = (wecom: RateLimit) =>
+  z.union([z.literal(false), rateLimit(wecom)], {
+    error: (issue) =>
+      issue.input === null || typeof issue.input !== "object"
+        ? "must be false or { perMinute: N, perHour: N }"
+        : undefined,
+  });
+
+const BudgetsSchema = z
+  .strictObject({
+    maxWaitMs: nonnegativeInt.default(5000),
+    messagesPerMember: limitOrOff(MESSAGES_PER_MEMBER).default({ ...MESSAGES_PER_MEMBER }),
+    perApi: limitOrOff(CALLS_PER_API).default({ ...CALLS_PER_API }),
+    maxConcurrentPerApi: z
+      .union([z.literal(false), positiveInt], { error: "must be false or a whole number above 0" })
+      .default(false),
+    hold: z
+      .strictObject({ firstMs: positiveInt.default(HOLD_FIRST_MS), maxMs: positiveInt.default(HOLD_MAX_MS) })
+      .refine((hold) => hold.firstMs <= hold.maxMs, "firstMs must not be above maxMs")
+      .prefault({}),
+  })
+  .prefault({});
+
 const FileConfigBase = z.strictObject({
   listen: z
     .strictObject({
@@ -256,6 +287,7 @@ const FileConfigBase = z.strictObject({
   clients: z.record(agentName, ClientSchema).optional(),
   acceptAgentSecrets: z.boolean().default(false),
   callbacks: CallbacksSchema.optional(),
+  budgets: BudgetsSchema,
 });
 
 export const FileConfigSchema = FileConfigBase

@@ -10,10 +10,13 @@ import { FakeTickets, type FakeTicketKind } from "./fake-tickets.js";
 import { NOT_AN_API_PAGE, unimplementedApi } from "./fake-apis.js";
 import { FakeCallbacks, textMessage } from "./fake-callbacks.js";
 import { FakePermissions, type PermittedApp } from "./fake-permissions.js";
+import { FakeLimits, type FakeLimitsOptions } from "./fake-limits.js";
+import { recipientsOf } from "../wecom/limits.js";
 import { mediaPart, parseRange, syntheticStream, type UploadedFile } from "./media.js";
 import {
   ACCESS_TOKEN_EXPIRED,
   ACCESS_TOKEN_MISSING,
+  FREQUENCY_LIMITED,
   CORPID_MISSING,
   INVALID_ACCESS_TOKEN,
   INVALID_CORPID,
@@ -39,6 +42,8 @@ export interface FakeWeComOptions {
   readonly now?: () => number;
   /** jsapi ticket calls allowed per application and hour (WeCom: 100). */
   readonly ticketLimitPerHour?: number;
+  /** WeCom's rate limits (default: WeCom's published ones, no concurrency limit). */
+  readonly limits?: FakeLimitsOptions;
 }
 
 /** What the next matching request(s) get instead of a normal answer. */
@@ -98,6 +103,8 @@ export class FakeWeCom {
   tokenLifetimeSeconds: number;
   /** Sends URL verifications and encrypted events to callback URLs, as WeCom does. */
   readonly callbacks: FakeCallbacks;
+  /** Message drops, 45009 and 45033 as WeCom's limits give them; counts what it dropped. */
+  readonly limits: FakeLimits;
 
   private readonly server = http.createServer((req, res) => void this.handle(req, res));
   private readonly tokens = new Map<string, IssuedToken>();
@@ -114,6 +121,7 @@ export class FakeWeCom {
     this.now = options.now ?? Date.now;
     this.tickets = new FakeTickets(this.now, 7200, options.ticketLimitPerHour ?? 100);
     this.callbacks = new FakeCallbacks(this.now);
+    this.limits = new FakeLimits(options.limits ?? {}, this.now);
   }
 
   async listen(port = 0, host = "127.0.0.1"): Promise<string> {
@@ -196,9 +204,25 @@ export class FakeWeCom {
     if (url.pathname === "/cgi-bin/gettoken") this.gettokenCalls += 1; // faulted ones too
     if (url.pathname === "/cgi-bin/get_jsapi_ticket" || url.pathname === "/cgi-bin/ticket/get") this.ticketCalls += 1;
     this.events.emit("request", received);
+    if (this.limited(url, res)) return;
     const fault = this.takeFault(url.pathname);
     if (fault !== undefined && (await this.applyFault(fault, res))) return;
     this.route(req, url, body, res);
+  }
+
+  /** true when WeCom's limits answered the call (45009, 45033). */
+  private limited(url: URL, res: ServerResponse): boolean {
+    const corpid = this.tokens.get(url.searchParams.get("access_token") ?? "")?.app.corpid;
+    if (corpid === undefined) return false;
+    const admitted = this.limits.admit(corpid, url.pathname);
+    res.once("close", () => admitted.done());
+    if (admitted.errcode === undefined) return false;
+    this.answerJson(
+      res,
+      admitted.errcode,
+      admitted.errcode === FREQUENCY_LIMITED ? "api freq out of limit" : "api concurrent out of limit",
+    );
+    return true;
   }
 
   private takeFault(path: string): Fault | undefined {
@@ -345,6 +369,7 @@ export class FakeWeCom {
     if (app.agentid !== undefined && Number(message.agentid) !== app.agentid) {
       return this.answerJson(res, 301002, "not allow operate another agent with this accesstoken");
     }
+    this.limits.deliver(`${app.corpid}/${app.agentid ?? "-"}`, recipientsOf("/cgi-bin/message/send", body));
     this.answerJson(res, 0, "ok", { invaliduser: "", msgid: randomBytes(12).toString("hex") });
   }
 
@@ -413,7 +438,12 @@ export class FakeWeCom {
           return this.answerJson(res, 47001, "sandbox: the fault must be JSON");
         }
       case "/sandbox/stats":
-        return reply({ gettoken: this.gettokenCalls, tickets: this.ticketCalls, requests: this.received.length });
+        return reply({
+          gettoken: this.gettokenCalls,
+          tickets: this.ticketCalls,
+          requests: this.received.length,
+          dropped: this.limits.dropped,
+        });
       default:
         return this.answerJson(
           res,

@@ -4,6 +4,8 @@ import { Identifier } from "../access/identify.js";
 import { IssueRate } from "../access/issue-rate.js";
 import { ResourceOwners } from "../routing/resource-owners.js";
 import { IssuedTokens } from "../access/issued-tokens.js";
+import type { Budgets } from "../budgets/guard.js";
+import { openBudgets } from "../budgets/open-budgets.js";
 import type { CallbackStatusSource } from "../callbacks/relay.js";
 import type { Config } from "../config/load.js";
 import type { Logger } from "../log.js";
@@ -58,6 +60,8 @@ export interface ProxyDeps {
 /** Everything a request needs, built once per configuration. */
 export interface Runtime {
   readonly config: Config;
+  /** The clock tokens and budgets go by. */
+  readonly now: () => number;
   readonly log: Logger;
   readonly metrics: Registry;
   /** What requests and tokens record; does nothing with metrics.enabled: false. */
@@ -80,6 +84,8 @@ export interface Runtime {
   readonly owners: ResourceOwners;
   /** WeCom's refusals (48002, 60011, 301002, 60020): hints, counts, the last per agent. */
   readonly problems: ProblemWatch;
+  /** WeCom's limits kept: budgets, 45009 holds, concurrency (between picking the agent and forwarding). */
+  readonly budgets: Budgets;
   readonly passes: readonly Pass[];
   /** limits.maxBufferedBytes, for the whole process. */
   readonly bodyBudget: BodyBudget;
@@ -129,6 +135,7 @@ export function createRuntime(config: Config, deps: ProxyDeps, previous?: Runtim
   };
   return {
     config,
+    now,
     log: deps.log,
     metrics,
     instruments,
@@ -151,6 +158,13 @@ export function createRuntime(config: Config, deps: ProxyDeps, previous?: Runtim
     problems:
       previous?.problems ??
       new ProblemWatch({ log: deps.log, now, counted: (agent, errcode) => instruments.problem(agent, errcode) }),
+    budgets: openBudgets(config, store, {
+      log: deps.log,
+      now,
+      metrics,
+      previous: previous?.budgets,
+      sameStore: previous?.store === store,
+    }),
     passes: [stripHopByHop, stripClientAddress, stripProxyControls, frameForUpstream(upstream.host)],
     callbacks: deps.callbacks,
     bodyBudget,

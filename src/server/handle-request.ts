@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import { authorize, authorizeCaller } from "../access/authorize.js";
 import { refuseBrowsers } from "../access/browser-guard.js";
-import { ClientGone, InternalError, ProxyError } from "../errors.js";
+import { ClientGone, InternalError, ProxyError, TooManyRequests } from "../errors.js";
 import { refuseAmbiguousAuthorization } from "../http/bearer.js";
 import { CLIENT_CLOSED, elapsedMs, mustClose, retryAfterOf } from "../http/exchange.js";
 import { readBody } from "../http/read-body.js";
@@ -38,6 +38,10 @@ interface AccessLine {
   status?: number;
   errcode?: number | undefined;
   replayed?: boolean;
+  /** Why the proxy answered itself instead of WeCom (a 45009 hold, a spent budget). */
+  reason?: string;
+  /** How long the request waited for room in WeCom's limits. */
+  waitedMs?: number;
   ms?: number;
   /** A /-/ page: kept out of the request metrics, logged at debug unless it failed. */
   ownPage?: true;
@@ -61,6 +65,7 @@ async function handle(rt: Runtime, req: IncomingMessage, res: ServerResponse): P
   } catch (error) {
     line.status = renderError(rt, res, line.reqId, error);
     if (error instanceof ProxyError) line.errcode = error.errcode;
+    if (error instanceof TooManyRequests) line.reason = error.reason;
   } finally {
     line.ms = elapsedMs(started);
     if (line.ownPage === true) logOwnPage(rt, line);
@@ -100,17 +105,26 @@ async function serve(rt: Runtime, req: IncomingMessage, res: ServerResponse, lin
     },
     rt.passes,
   );
-  const { answer, replayed } = await exchangeWithReplay({
-    forwarder: rt.instruments.enabled
-      ? timedForwarder(rt.forwarder, (seconds) => rt.instruments.upstream(line.agent, seconds))
-      : rt.forwarder,
-    tokens: pick.agent === undefined ? rt.tokens : rt.tokens.withLog(requestLog(rt, line)),
-    agent: pick.agent,
-    outgoing,
-    req,
-    res,
-    signal,
-  });
+  const request = { agent: pick.agent, method: outgoing.method, path: pick.path, body, ip: req.socket.remoteAddress };
+  const guarded = await rt.budgets.guard(request, signal, () =>
+    exchangeWithReplay({
+      forwarder: rt.instruments.enabled
+        ? timedForwarder(rt.forwarder, (seconds) => rt.instruments.upstream(line.agent, seconds))
+        : rt.forwarder,
+      tokens: pick.agent === undefined ? rt.tokens : rt.tokens.withLog(requestLog(rt, line)),
+      agent: pick.agent,
+      outgoing,
+      req,
+      res,
+      signal,
+    }),
+  );
+  if (guarded.waitedMs > 0) line.waitedMs = guarded.waitedMs;
+  if (guarded.kind === "held") {
+    line.reason = guarded.reason;
+    return answerLocally(res, line, guarded.answer);
+  }
+  const { answer, replayed } = guarded.result;
   line.errcode = answer.errcode;
   line.replayed = replayed;
   if (answer.errcode !== undefined && answer.errcode !== 0 && pick.agent !== undefined) {
@@ -197,7 +211,7 @@ async function admit(
 /** An answer the proxy makes in WeCom's format: HTTP 200, errcode in the body. */
 function answerLocally(res: ServerResponse, line: AccessLine, answer: LocalAnswer): void {
   line.errcode = answer.errcode;
-  sendJson(res, 200, answer.body, { "x-request-id": line.reqId });
+  sendJson(res, 200, answer.body, { ...answer.headers, "x-request-id": line.reqId });
 }
 
 /** Writes the proxy's own error answer when it still can; returns the status for the log. */
@@ -210,7 +224,7 @@ function renderError(rt: Runtime, res: ServerResponse, reqId: string, error: unk
     res.destroy();
     return proxyError.status;
   }
-  const headers: Record<string, string> = { "x-request-id": reqId };
+  const headers: Record<string, string> = { ...proxyError.headers(), "x-request-id": reqId };
   if (mustClose(res, proxyError)) headers["connection"] = "close";
   const retryAfter = retryAfterOf(proxyError);
   if (retryAfter !== undefined) headers["retry-after"] = String(retryAfter);

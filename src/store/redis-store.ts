@@ -8,6 +8,8 @@ import { RedisRefreshLock } from "./redis-refresh-lock.js";
 
 export class RedisStore extends KeyvStore {
   readonly refreshLock: RedisRefreshLock;
+  /** Also counts budgets (src/budgets/). */
+  readonly connection: RedisConnection;
   private readonly connections: readonly RedisConnection[];
 
   constructor(url: string, now: () => number, log: Logger | undefined) {
@@ -18,6 +20,7 @@ export class RedisStore extends KeyvStore {
     super(description, adapter, now, { around: (operation) => connection.run(operation), useKeyPrefix: false });
     const subscriber = new RedisConnection(url, description, undefined);
     this.refreshLock = new RedisRefreshLock(connection, subscriber);
+    this.connection = connection;
     this.connections = [connection, subscriber];
   }
 

@@ -3,7 +3,7 @@
 import { createHash } from "node:crypto";
 import pRetry, { AbortError } from "p-retry";
 import type { AgentConfig } from "../config/load.js";
-import { CredentialsRejected, StoreUnavailable, TooManyRequests, UpstreamUnreachable } from "../errors.js";
+import { CredentialsRejected, RefreshTooSoon, StoreUnavailable, UpstreamUnreachable } from "../errors.js";
 import type { Logger } from "../log.js";
 import { describeGettokenRejection } from "../wecom/errcodes.js";
 import { GettokenBusy, GettokenRejected, type FetchedToken } from "../wecom/gettoken.js";
@@ -191,7 +191,7 @@ export class TokenSource {
     const wait = this.state.memory.budget.forcedWait(key, this.now());
     if (wait > 0) {
       const seconds = Math.ceil(wait / 1000);
-      throw new TooManyRequests(`agent "${agent.name}"'s token was just refreshed; retry in ${seconds} s`, seconds);
+      throw new RefreshTooSoon(`agent "${agent.name}"'s token was just refreshed; retry in ${seconds} s`, seconds);
     }
     return abortable(
       this.flights.run(key, () => this.fetch(agent, key, "forced")),

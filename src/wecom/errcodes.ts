@@ -80,3 +80,5 @@ export const JSAPI_TICKET_PATH = "/cgi-bin/get_jsapi_ticket";
 export const TICKET_PATH = "/cgi-bin/ticket/get";
 export const AGENT_CONFIG_TICKET_TYPE = "agent_config";
 export const FREQUENCY_LIMITED = 45009;
+/** Too many concurrent calls of one API ("接口并发调用超过限制"). */
+export const CONCURRENCY_LIMITED = 45033;

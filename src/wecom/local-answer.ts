@@ -4,6 +4,8 @@
 export interface LocalAnswer {
   readonly errcode: number;
   readonly body: Readonly<Record<string, unknown>>;
+  /** Headers the answer carries besides X-Request-Id (Retry-After for a hold). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 const HELP = "https://open.work.weixin.qq.com/devtool/query?e=";

@@ -6,20 +6,24 @@ import type { Secret } from "../../config/secret.js";
 import { MethodNotAllowed, NotFound, Unauthenticated } from "../../errors.js";
 import { bearerOf } from "../../http/bearer.js";
 import type { Registry } from "../../metrics.js";
+import type { ProblemWatch } from "../../proxy/problem-watch.js";
 import type { Store } from "../../store/store.js";
 import { callbacksPage } from "./callbacks.js";
 import { healthy } from "./healthy.js";
 import { metrics } from "./metrics.js";
 import { ready } from "./ready.js";
+import { statusPageOf, type StatusContext } from "./status.js";
 import { refreshToken, tokenStatuses, type TokensContext } from "./tokens.js";
 
-export interface OwnPagesContext extends TokensContext {
+export interface OwnPagesContext extends TokensContext, StatusContext {
+  readonly problems: ProblemWatch;
   readonly store: Store;
   readonly metrics: Registry;
-  readonly config: TokensContext["config"] & {
-    readonly admin: { readonly key: Secret | undefined };
-    readonly metrics: { readonly enabled: boolean };
-  };
+  readonly config: TokensContext["config"] &
+    StatusContext["config"] & {
+      readonly admin: { readonly key: Secret | undefined };
+      readonly metrics: { readonly enabled: boolean };
+    };
   /** The callback relay, when callbacks are configured. */
   readonly callbacks?: CallbackStatusSource | undefined;
 }
@@ -41,6 +45,7 @@ const PAGES = new Map<string, Page>([
     { methods: ["POST"], serve: (res, ctx, _req, path) => refreshToken(res, ctx, agentInRefreshPath(path) ?? "") },
   ],
   ["/-/callbacks", { methods: ["GET"], serve: (res, ctx) => callbacksPage(res, ctx.callbacks) }],
+  ["/-/status", { methods: ["GET"], serve: (res, ctx) => statusPageOf(res, ctx) }],
 ]);
 
 const REFRESH_PATH = /^\/-\/tokens\/([^/]+)\/refresh$/;

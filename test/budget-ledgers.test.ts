@@ -1,0 +1,136 @@
+// One contract for both ledgers: the memory one, and the Redis one every replica shares.
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { MemoryLedger } from "../src/budgets/memory-ledger.js";
+import { retryAt, type Budget, type Ledger } from "../src/budgets/ledger.js";
+import { RedisLedger } from "../src/budgets/redis-ledger.js";
+import { FallbackLedger } from "../src/budgets/fallback-ledger.js";
+import { RedisConnection } from "../src/budgets/redis-link.js";
+import { createLogger } from "../src/log.js";
+import { LogCapture } from "./helpers/log-capture.js";
+import { REDIS_SERVER, RedisServer } from "./helpers/redis-server.js";
+
+const MINUTE = { slotMs: 1000, limit: 3 };
+const HOUR = { slotMs: 60_000, limit: 5 };
+const POLICY = { firstMs: 60_000, maxMs: 200_000 };
+/** Far from any slot boundary of the tests' windows. */
+const T0 = 1_800_000_000_000;
+
+let redis: RedisServer | undefined;
+let connection: RedisConnection | undefined;
+let run = 0;
+
+beforeAll(async () => {
+  if (REDIS_SERVER === undefined) return;
+  redis = await RedisServer.start();
+  connection = new RedisConnection(redis.url(), "redis-test", undefined);
+  await connection.ready();
+});
+
+afterAll(async () => {
+  await connection?.close();
+  await redis?.close();
+});
+
+const ledgers: Array<[string, () => Ledger]> = [
+  ["memory", () => new MemoryLedger()],
+  ...(REDIS_SERVER === undefined ? [] : [["redis", () => new RedisLedger(connection!)] as [string, () => Ledger]]),
+];
+
+describe.each(ledgers)("the %s ledger", (_, make) => {
+  // Keys of their own per test: Redis keeps its counts between tests.
+  const fresh = () => ({ ledger: make(), key: `k${(run += 1)}`, hold: `h${run}` });
+  const budgets = (key: string): Budget[] => [
+    { key, window: MINUTE },
+    { key, window: HOUR },
+  ];
+
+  test("takes from every budget until one is full, then says when one more fits and takes nothing", async () => {
+    const { ledger, key, hold } = fresh();
+    for (let i = 0; i < 3; i += 1)
+      expect(await ledger.admit(hold, budgets(key), T0 + i * 100, 1000)).toEqual({ kind: "pass", probe: false });
+    const over = await ledger.admit(hold, budgets(key), T0 + 500, 1000);
+    // The first slot (T0's second) leaves the window 61 slots on.
+    expect(over).toEqual({ kind: "over", retryAt: (Math.floor(T0 / 1000) + 61) * 1000, over: [0] });
+    expect(await ledger.admit(hold, budgets(key), T0 + 61_000, 1000)).toEqual({ kind: "pass", probe: false });
+    expect(await ledger.admit(hold, budgets(key), T0 + 122_000, 1000)).toEqual({ kind: "pass", probe: false });
+    // The hour: 5 spent (3 + 1 + 1), the over answer spent nothing.
+    const hourFull = await ledger.admit(hold, budgets(key), T0 + 183_000, 1000);
+    expect(hourFull).toMatchObject({ kind: "over", over: [1] });
+  });
+
+  test("all or nothing: a full budget leaves the others untouched", async () => {
+    const { ledger, key, hold } = fresh();
+    const other = `${key}-other`;
+    for (let i = 0; i < 3; i += 1) await ledger.admit(hold, [{ key, window: MINUTE }], T0, 1000);
+    const both = [
+      { key: other, window: MINUTE },
+      { key, window: MINUTE },
+    ];
+    expect(await ledger.admit(hold, both, T0, 1000)).toMatchObject({ kind: "over", over: [1] });
+    for (let i = 0; i < 3; i += 1)
+      expect(await ledger.admit(hold, [{ key: other, window: MINUTE }], T0, 1000)).toMatchObject({ kind: "pass" });
+  });
+
+  test("a 45009 holds the API back, lets one probe through after the hold, and doubles up to the ceiling", async () => {
+    const { ledger, hold } = fresh();
+    expect(await ledger.trip(hold, T0, POLICY)).toBe(T0 + 60_000);
+    expect(await ledger.trip(hold, T0 + 10, POLICY)).toBe(T0 + 60_000); // in-flight calls' 45009s change nothing
+    expect(await ledger.admit(hold, [], T0 + 59_999, 5000)).toEqual({ kind: "held", until: T0 + 60_000 });
+    expect(await ledger.admit(hold, [], T0 + 60_000, 5000)).toEqual({ kind: "pass", probe: true });
+    expect(await ledger.admit(hold, [], T0 + 60_001, 5000)).toEqual({ kind: "held", until: T0 + 65_000 });
+    expect(await ledger.trip(hold, T0 + 61_000, POLICY)).toBe(T0 + 61_000 + 120_000);
+    expect(await ledger.admit(hold, [], T0 + 181_000, 5000)).toEqual({ kind: "pass", probe: true });
+    expect(await ledger.trip(hold, T0 + 182_000, POLICY)).toBe(T0 + 182_000 + 200_000);
+    await ledger.clear(hold);
+    expect(await ledger.admit(hold, [], T0 + 183_000, 5000)).toEqual({ kind: "pass", probe: false });
+    expect(await ledger.trip(hold, T0 + 184_000, POLICY)).toBe(T0 + 184_000 + 60_000);
+  });
+
+  test("a probe that expires unanswered lets another caller probe", async () => {
+    const { ledger, hold } = fresh();
+    await ledger.trip(hold, T0, POLICY);
+    expect(await ledger.admit(hold, [], T0 + 60_000, 5000)).toMatchObject({ probe: true });
+    expect(await ledger.admit(hold, [], T0 + 65_000, 5000)).toMatchObject({ probe: true });
+  });
+});
+
+test("retryAt: a slot partly out of the window still counts, so the sliding count is never exceeded", () => {
+  const window = { slotMs: 1000, limit: 2 };
+  const slots = new Map([
+    [100, 1],
+    [130, 1],
+  ]);
+  expect(retryAt(slots, window, 160_999)).toBe(161_000); // slot 100 is 60 slots back: still counted
+  expect(retryAt(slots, window, 161_000)).toBeUndefined();
+  expect(retryAt(new Map([[100, 5]]), window, 100_000)).toBe(161_000);
+});
+
+describe.skipIf(REDIS_SERVER === undefined)("Redis down", () => {
+  test("the fallback ledger counts in the process, logs it once and counts each fallback", async () => {
+    const own = await RedisServer.start();
+    const conn = new RedisConnection(own.url(), "redis-own", undefined);
+    await conn.ready();
+    const logs = new LogCapture();
+    let fallbacks = 0;
+    const ledger = new FallbackLedger(
+      new RedisLedger(conn),
+      new MemoryLedger(),
+      createLogger("info", logs),
+      () => (fallbacks += 1),
+    );
+    try {
+      const window = [{ key: "fallback", window: { slotMs: 1000, limit: 2 } }];
+      expect(await ledger.admit("h", window, T0, 1000)).toMatchObject({ kind: "pass" });
+      await own.stop();
+      expect(await ledger.admit("h", window, T0, 1000)).toMatchObject({ kind: "pass" });
+      expect(await ledger.admit("h", window, T0, 1000)).toMatchObject({ kind: "pass" });
+      expect(await ledger.admit("h", window, T0, 1000)).toMatchObject({ kind: "over" }); // its own count: 2
+      expect(fallbacks).toBe(3);
+      expect(ledger.degraded).toBe(true);
+      expect(logs.text().match(/counts budgets and holds on its own/g)).toHaveLength(1);
+    } finally {
+      await conn.close();
+      await own.close();
+    }
+  });
+});
