@@ -8,7 +8,6 @@ import { runPasses } from "../proxy/pass.js";
 import { readBody } from "../proxy/read-body.js";
 import { exchangeWithReplay } from "../proxy/replay.js";
 import { sendAnswer } from "../proxy/respond.js";
-import { timedForwarder } from "../proxy/timed-forwarder.js";
 import { normalizePath } from "../routing/normalize-path.js";
 import { splitTarget } from "../routing/request-target.js";
 import type { LocalAnswer } from "../wecom/local-answer.js";
@@ -104,14 +103,10 @@ async function serve(rt: Runtime, req: IncomingMessage, res: ServerResponse, lin
     rt.passes,
   );
   const { answer, replayed } = await exchangeWithReplay({
-    forwarder: rt.instruments.enabled
-      ? timedForwarder(rt.forwarder, (seconds) => rt.instruments.upstream(line.agent, seconds))
-      : rt.forwarder,
+    forwarder: rt.forwarder,
     tokens: rt.tokens,
     agent: pick.agent,
     outgoing,
-    req,
-    res,
     signal,
   });
   line.errcode = answer.errcode;
