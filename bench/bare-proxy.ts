@@ -4,7 +4,6 @@
 // forwarding leg alone: node:http, http-proxy, undici. Prints {"url": …}; stops on SIGTERM.
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { pipeline } from "node:stream";
 import httpProxy from "http-proxy";
 import { Pool } from "undici";
 
@@ -34,6 +33,7 @@ function fail(res: http.ServerResponse): void {
   else res.writeHead(502).end();
 }
 
+/** As one would write it: pipe() both ways (pipeline() costs an AbortController per call). */
 function nodeHttp(): http.RequestListener {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
   return (req, res) => {
@@ -42,11 +42,15 @@ function nodeHttp(): http.RequestListener {
       { host: origin.hostname, port: origin.port, method: req.method, path: target(req.url ?? "/"), headers, agent },
       (answer) => {
         res.writeHead(answer.statusCode ?? 502, answer.headers);
-        pipeline(answer, res, () => {});
+        answer.pipe(res);
       },
     );
     out.on("error", () => fail(res));
-    pipeline(req, out, () => {});
+    // The client gone before the answer's end: so is the exchange with WeCom.
+    res.on("close", () => {
+      if (!res.writableFinished) out.destroy();
+    });
+    req.pipe(out);
   };
 }
 

@@ -1,13 +1,18 @@
 import type { IncomingMessage } from "node:http";
 import { BodyTooLarge, ClientGone } from "../errors.js";
 
+const NO_BODY = Buffer.alloc(0);
+
 /**
  * The whole request body, so a replay can send the same bytes. Rejects with BodyTooLarge
  * as soon as the declared or received size passes the limit, without reading further.
  */
 export function readBody(req: IncomingMessage, maxBytes: number, setting = "limits.maxBodyBytes"): Promise<Buffer> {
   const tooLarge = () => new BodyTooLarge(`request body above ${maxBytes} bytes (${setting})`);
-  if (Number(req.headers["content-length"] ?? 0) > maxBytes) return Promise.reject(tooLarge());
+  const length = req.headers["content-length"];
+  // No framing, no body (RFC 9112 §6.3); Node's server discards the empty stream itself.
+  if (length === undefined && req.headers["transfer-encoding"] === undefined) return Promise.resolve(NO_BODY);
+  if (Number(length ?? 0) > maxBytes) return Promise.reject(tooLarge());
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;

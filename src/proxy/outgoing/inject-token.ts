@@ -7,7 +7,10 @@ import type { Outgoing } from "../pass.js";
  * the other parameters keep their order, repeats and raw bytes (DESIGN §5).
  */
 export function pathWithToken(outgoing: Outgoing, token: string): string {
-  const kept = withoutParam(outgoing.rawQuery, "access_token");
+  const { rawQuery } = outgoing;
+  // Without "access_token" or any percent-encoding, no parameter can decode to that name.
+  const kept =
+    rawQuery.includes("access_token") || rawQuery.includes("%") ? withoutParam(rawQuery, "access_token") : rawQuery;
   const tokenParam = `access_token=${encodeURIComponent(token)}`;
   return `${outgoing.path}?${kept === "" ? tokenParam : `${kept}&${tokenParam}`}`;
 }
