@@ -221,7 +221,7 @@ async function startProxy(store: "sqlite" | "memory", targetUrl: string, dir: st
     stdio: ["ignore", "pipe", "inherit"],
   });
   children.push(child);
-  const lines = createInterface({ input: child.stdout! });
+  const lines = createInterface({ input: child.stdout });
   for (;;) {
     const [line] = (await Promise.race([once(lines, "line"), once(child, "exit")])) as [unknown];
     if (typeof line !== "string") throw new Error("the proxy exited before it was ready");

@@ -82,7 +82,7 @@ async function main(): Promise<void> {
     console.log(`redis/sqlite req/s: ${(r.requestsPerSecond / s.requestsPerSecond).toFixed(2)}`);
   } finally {
     for (const child of children) child.kill("SIGTERM");
-    await Promise.all(children.map((child) => (child.exitCode === null ? once(child, "exit") : undefined)));
+    await Promise.all(children.filter((child) => child.exitCode === null).map((child) => once(child, "exit")));
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -180,7 +180,7 @@ async function freePort(): Promise<number> {
 async function startChild(command: string, args: string[], children: ChildProcess[]): Promise<string> {
   const child = spawn(command, args, { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
   children.push(child);
-  const lines = createInterface({ input: child.stdout! });
+  const lines = createInterface({ input: child.stdout });
   const url = new Promise<string>((resolve) =>
     lines.on("line", (line) => {
       // Keeps draining after the url, so the child never blocks on a full pipe.

@@ -148,7 +148,7 @@ async function main(): Promise<void> {
     printReport();
   } finally {
     for (const child of children) child.kill("SIGTERM");
-    await Promise.all(children.map((child) => (child.exitCode === null ? once(child, "exit") : undefined)));
+    await Promise.all(children.map((child) => (child.exitCode === null ? once(child, "exit") : Promise.resolve())));
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -572,7 +572,7 @@ async function startChild(
 ): Promise<{ child: ChildProcess; firstLine: string }> {
   const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
   children.push(child);
-  const lines = createInterface({ input: child.stdout! });
+  const lines = createInterface({ input: child.stdout });
   const [firstLine] = (await Promise.race([once(lines, "line"), once(child, "exit")])) as [string];
   if (typeof firstLine !== "string") throw new Error(`${args.join(" ")} exited before it was ready`);
   // Keep draining without splitting lines, so the child never blocks on a full pipe and the

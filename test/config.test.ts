@@ -452,7 +452,9 @@ describe("Secret", () => {
 
   test("String() and template literals show a placeholder", () => {
     expect(String(secret)).toBe("[secret]");
+    // eslint-disable-next-line @typescript-eslint/restrict-template-expressions -- what this test is about
     expect(`${secret}`).toBe("[secret]");
+    // eslint-disable-next-line @typescript-eslint/restrict-plus-operands -- what this test is about
     expect("" + secret).toBe("[secret]");
   });
 

@@ -215,7 +215,7 @@ describe("request bodies", () => {
       });
       req.on("error", reject);
     });
-    expect(JSON.parse(reply)["errcode"]).toBe(0);
+    expect(JSON.parse(reply)).toMatchObject({ errcode: 0 });
     expect(stack.sandbox.requestsTo("/cgi-bin/message/send").at(-1)?.headers["expect"]).toBeUndefined();
   });
 });

@@ -3,7 +3,7 @@
 import { randomInt } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import type { CallbackAppConfig } from "../config/load.js";
-import { BadRequest, ProxyError, StoreUnavailable, Unauthenticated } from "../errors.js";
+import { BadRequest, type ProxyError, StoreUnavailable, Unauthenticated } from "../errors.js";
 import type { Logger } from "../log.js";
 import {
   WECOM_ANSWER_DEADLINE_MS,

@@ -32,7 +32,7 @@ async function main(): Promise<number> {
       callbacks = await startCallbacks(config, { log, metrics });
     } catch (error) {
       process.stderr.write(
-        `wecom-proxy: cannot listen for callbacks on ${host}:${port} (${(error as NodeJS.ErrnoException).code ?? error})\n`,
+        `wecom-proxy: cannot listen for callbacks on ${host}:${port} (${(error as NodeJS.ErrnoException).code ?? String(error)})\n`,
       );
       return 1;
     }
@@ -54,7 +54,7 @@ async function main(): Promise<number> {
     running = await startServer(runtime, host, port);
   } catch (error) {
     process.stderr.write(
-      `wecom-proxy: cannot listen on ${host}:${port} (${(error as NodeJS.ErrnoException).code ?? error})\n`,
+      `wecom-proxy: cannot listen on ${host}:${port} (${(error as NodeJS.ErrnoException).code ?? String(error)})\n`,
     );
     await runtime.close();
     await callbacks?.close(0);

@@ -15,7 +15,7 @@ export interface Upstream {
   /** "direct", or the forward proxy's URL without credentials. */
   readonly egress: string;
   /** GET a small JSON answer (gettoken). Throws UpstreamUnreachable / UpstreamTimeout. */
-  getJson(pathAndQuery: string, signal?: AbortSignal): Promise<JsonAnswer>;
+  readonly getJson: (pathAndQuery: string, signal?: AbortSignal) => Promise<JsonAnswer>;
   close(): void;
 }
 

@@ -92,7 +92,7 @@ export function encryptedOf(envelope: Record<string, unknown>): string | undefin
 export function dedupeKeyOf(message: Record<string, unknown>, plaintext: string): string {
   const msgId = message["MsgId"];
   if (typeof msgId === "string" && msgId !== "") return `msgid:${msgId}`;
-  const field = (name: string) => (typeof message[name] === "string" ? (message[name] as string) : "");
+  const field = (name: string) => (typeof message[name] === "string" ? message[name] : "");
   const digest = createHash("sha256").update(plaintext).digest("base64url");
   return `event:${field("FromUserName")}\n${field("CreateTime")}\n${field("Event")}\n${digest}`;
 }
@@ -117,7 +117,7 @@ export function sealReply(
       TimeStamp: timestamp,
       Nonce: { cdata: nonce },
     },
-  }) as string;
+  });
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

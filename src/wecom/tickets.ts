@@ -34,7 +34,7 @@ export async function fetchTicket(
   }
   const errcode = typeof body.errcode === "number" ? body.errcode : OK;
   if (errcode !== OK || typeof body.ticket !== "string" || body.ticket === "") {
-    return { ok: false, errcode, body: body as Record<string, unknown> };
+    return { ok: false, errcode, body };
   }
   const expiresIn =
     typeof body.expires_in === "number" && body.expires_in > 0 ? body.expires_in : TOKEN_LIFETIME_SECONDS;

@@ -67,14 +67,16 @@ export class CallbackTarget {
     return http.createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on("data", (chunk: Buffer) => chunks.push(chunk));
-      req.on("end", async () => {
+      req.on("end", () => {
         const received = { path: req.url ?? "", headers: req.headers, body: Buffer.concat(chunks).toString("utf8") };
         const answer =
           this.answers.length > 1 ? (this.answers.shift() as TargetAnswer) : (this.answers[0] as TargetAnswer);
         this.received.push(received);
         this.events.emit("request", received);
-        if (this.hold !== undefined) await this.hold;
-        res.writeHead(answer.status, { "content-type": answer.contentType ?? "text/plain" }).end(answer.body ?? "");
+        const respond = () =>
+          res.writeHead(answer.status, { "content-type": answer.contentType ?? "text/plain" }).end(answer.body ?? "");
+        if (this.hold === undefined) respond();
+        else void this.hold.then(respond);
       });
     });
   }

@@ -167,7 +167,7 @@ function newSecret(): string {
 
 /** vitest fixture: `stack` is started for the test and always closed after it. */
 export const test = base.extend<{ stack: Stack }>({
-  // biome-ignore lint: vitest fixtures take a destructured first argument
+  // eslint-disable-next-line no-empty-pattern -- vitest fixtures take a destructured first argument
   stack: async ({}, use) => {
     const stack = await startStack();
     await use(stack);
