@@ -14,6 +14,8 @@ interface ProfileNode {
 }
 
 interface CpuProfile {
+  /** µs on the monotonic clock (process.hrtime's). */
+  readonly startTime: number;
   readonly nodes: readonly ProfileNode[];
   readonly samples: readonly number[];
   readonly timeDeltas: readonly number[];
@@ -25,8 +27,14 @@ export interface Ranked {
   readonly totalMs: number;
 }
 
+/** A span of the monotonic clock, µs: only the samples taken under load count. */
+export interface Window {
+  readonly fromMicros: number;
+  readonly toMicros: number;
+}
+
 /** Functions by self time and by inclusive time (recursion counted once per sample). */
-export function rankProfile(file: string): { byFunction: Ranked[]; sampledMs: number } {
+export function rankProfile(file: string, window?: Window): { byFunction: Ranked[]; sampledMs: number } {
   const profile = JSON.parse(readFileSync(file, "utf8")) as CpuProfile;
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const parent = new Map<number, number>();
@@ -34,16 +42,20 @@ export function rankProfile(file: string): { byFunction: Ranked[]; sampledMs: nu
   const self = new Map<string, number>();
   const total = new Map<string, number>();
   let sampledMs = 0;
+  let at = profile.startTime;
   profile.samples.forEach((id, i) => {
-    const ms = (profile.timeDeltas[i] ?? 0) / 1000;
+    const delta = profile.timeDeltas[i] ?? 0;
+    at += delta;
+    if (window !== undefined && (at < window.fromMicros || at > window.toMicros)) return;
+    const ms = delta / 1000;
     sampledMs += ms;
     const leaf = byId.get(id);
     if (leaf === undefined) return;
     const leafName = nameOf(leaf);
     self.set(leafName, (self.get(leafName) ?? 0) + ms);
     const seen = new Set<string>();
-    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
-      const node = byId.get(at);
+    for (let up: number | undefined = id; up !== undefined; up = parent.get(up)) {
+      const node = byId.get(up);
       if (node === undefined) break;
       const name = nameOf(node);
       if (seen.has(name)) continue;
@@ -68,12 +80,13 @@ function nameOf(node: ProfileNode): string {
 }
 
 /** The top `count` lines by self time, then by inclusive time. */
-export function printTop(file: string, count: number, requests: number): void {
-  const { byFunction, sampledMs } = rankProfile(file);
+export function printTop(file: string, count: number, requests: number, window?: Window): void {
+  const { byFunction, sampledMs } = rankProfile(file, window);
   const perRequest = (ms: number) => (requests > 0 ? `${((ms * 1000) / requests).toFixed(1).padStart(6)} µs/req` : "");
   const line = (r: Ranked, ms: number) =>
     `  ${((ms / sampledMs) * 100).toFixed(1).padStart(5)} %  ${perRequest(ms)}  ${r.name}`;
-  console.log(`\nCPU profile: ${file}\n${sampledMs.toFixed(0)} ms sampled, ${requests} requests served`);
+  const span = window === undefined ? "" : " while under load";
+  console.log(`\nCPU profile: ${file}\n${sampledMs.toFixed(0)} ms sampled${span}, ${requests} requests served`);
   console.log(`top ${count} by self time:`);
   for (const r of [...byFunction].sort((a, b) => b.selfMs - a.selfMs).slice(0, count)) console.log(line(r, r.selfMs));
   console.log(`top ${count} by inclusive time (idle, program and GC excluded):`);

@@ -379,6 +379,8 @@ async function profile(fake: string, dir: string, children: ChildProcess[]): Pro
   const proxy = await startProxy(fake, dir, children, {}, ["--cpu-prof", `--cpu-prof-dir=${out}`]);
   await httpText(`${proxy.url}${USER_GET}`);
   let requests = 0;
+  // The profile's clock is the monotonic one: the start-up before the load is left out.
+  const fromMicros = Number(process.hrtime.bigint() / 1000n);
   for (const scenario of [GET_USER, SEND_MESSAGE]) {
     const load = await cannon(`${proxy.url}${scenario.path}`, scenario, proxy.child);
     requests += load.requests;
@@ -386,11 +388,12 @@ async function profile(fake: string, dir: string, children: ChildProcess[]): Pro
       `${scenario.name}: ${load.requestsPerSecond.toFixed(0)} req/s, ${load.cpuMicros?.toFixed(0)} µs CPU/request`,
     );
   }
+  const toMicros = Number(process.hrtime.bigint() / 1000n);
   proxy.child.kill("SIGTERM");
   await once(proxy.child, "exit");
   const file = readdirSync(out).find((name) => name.endsWith(".cpuprofile"));
   if (file === undefined) throw new Error(`no CPU profile was written to ${out}`);
-  printTop(path.join(out, file), 25, requests);
+  printTop(path.join(out, file), 25, requests, { fromMicros, toMicros });
 }
 
 function printReport(): void {
