@@ -1,6 +1,5 @@
 // The logger, built once, with redaction configured here rather than at call sites (DESIGN §8).
 import { pino, stdTimeFunctions, type DestinationStream, type Logger } from "pino";
-import pinoPretty from "pino-pretty";
 import type { LogFormat } from "./config/schema.js";
 import { CREDENTIAL_PARAMS } from "./wecom/errcodes.js";
 
@@ -57,9 +56,13 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
 
 /**
  * Where the process logs. JSON lines go straight to stdout through pino's asynchronous
- * destination (no worker thread, no formatting); a person at a terminal gets pino-pretty.
+ * destination (no worker thread, no formatting); a person at a terminal gets pino-pretty,
+ * which is loaded only then.
  */
-export function stdoutDestination(format: LogFormat, isTTY = process.stdout.isTTY === true): DestinationStream {
+export async function stdoutDestination(
+  format: LogFormat,
+  isTTY = process.stdout.isTTY === true,
+): Promise<DestinationStream> {
   return wantsPretty(format, isTTY) ? prettyDestination(1) : pino.destination({ fd: 1, sync: false });
 }
 
@@ -68,6 +71,7 @@ export function wantsPretty(format: LogFormat, isTTY: boolean): boolean {
 }
 
 /** Human-readable lines; redaction has already happened inside the logger. */
-export function prettyDestination(destination: number | NodeJS.WritableStream): DestinationStream {
+export async function prettyDestination(destination: number | NodeJS.WritableStream): Promise<DestinationStream> {
+  const { default: pinoPretty } = await import("pino-pretty");
   return pinoPretty({ destination, sync: true, translateTime: "SYS:HH:MM:ss.l", ignore: "service" });
 }

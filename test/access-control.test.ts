@@ -3,11 +3,11 @@
 import { once } from "node:events";
 import http from "node:http";
 import { describe, expect, test } from "vitest";
-import { Access } from "../src/access/access.js";
+import { Identifier } from "../src/access/identify.js";
 import { IssuedTokens } from "../src/access/issued-tokens.js";
 import type { AgentConfig, ClientConfig, Config } from "../src/config/load.js";
 import { Secret } from "../src/config/secret.js";
-import { Routing } from "../src/routing/pick-agent.js";
+import { locate } from "../src/routing/locate.js";
 import { request } from "./helpers/http.js";
 import { startLegacyStack, type ClientKeys, type LegacyStack } from "./helpers/legacy.js";
 import { CORP_A, NOTIFY_AGENTID } from "./helpers/start-stack.js";
@@ -324,7 +324,10 @@ describe("gettoken with clients", () => {
   ])("a token whose key no longer counts gets 40014 (%s), so the SDK fetches a new one", async (_, change) => {
     const stack = await startLegacyStack({ clients: CLIENTS });
     const token = await stack.tokenFor(stack.keys.billing);
-    expect(await admitWith(stack, stack.config.clients, token)).toMatchObject({ kind: "forward" });
+    expect(await admitWith(stack, stack.config.clients, token)).toMatchObject({
+      kind: "identity",
+      holder: { caller: { name: "billing" } },
+    });
     const clients = new Map(stack.config.clients);
     change?.(clients);
     const admission = await admitWith(stack, change === undefined ? undefined : clients, token);
@@ -337,27 +340,23 @@ describe("gettoken with clients", () => {
     const agents = new Map(stack.config.agents);
     agents.set("notify", { ...(agents.get("notify") as AgentConfig), secret: new Secret("rotated-secret") });
     const config = { ...stack.config, agents };
-    const access = new Access(config, new Routing(config), new IssuedTokens(stack.runtime.store, stack.clock.now));
-    const admission = await access.admit(admissionRequest(token));
+    const admission = await identifyWith(config, stack, token);
     expect(admission).toMatchObject({ kind: "answer", answer: { errcode: 40014 } });
   });
 });
 
 /** What the proxy would make of `token` after a configuration change to `clients`. */
 function admitWith(stack: LegacyStack, clients: Config["clients"], token: string) {
-  const config = { ...stack.config, clients };
-  const access = new Access(config, new Routing(config), new IssuedTokens(stack.runtime.store, stack.clock.now));
-  return access.admit(admissionRequest(token));
+  return identifyWith({ ...stack.config, clients }, stack, token);
 }
 
-function admissionRequest(token: string) {
-  return {
-    path: "/cgi-bin/message/send",
+function identifyWith(config: Config, stack: LegacyStack, token: string) {
+  const identifier = new Identifier(config, new IssuedTokens(stack.runtime.store, stack.clock.now));
+  return identifier.identify(locate(config, "/cgi-bin/message/send", undefined), {
     rawQuery: `access_token=${token}`,
     headers: {},
     remoteAddress: "127.0.0.1",
-    headerAgent: undefined,
-  };
+  });
 }
 
 describe("what reaches WeCom", () => {

@@ -2,6 +2,7 @@
 // time whatever the targets do, retries in order, restarts, dead letters, passive replies.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
+import http from "node:http";
 import path from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
 import { StoreUnavailable } from "../src/errors.js";
@@ -10,6 +11,7 @@ import type { Store } from "../src/tokens/store.js";
 import { openStore } from "../src/tokens/stores/open-store.js";
 import { CallbackTarget } from "./helpers/callback-target.js";
 import {
+  CALLBACK_PATH,
   newCallbackCredentials,
   nowSeconds,
   postEvent,
@@ -386,6 +388,71 @@ describe("passive reply", () => {
     expect(answer.body.length).toBe(0);
     await deliveries(stack, 1);
     expect(first(targets).received).toHaveLength(2);
+  });
+});
+
+describe("closing the callback listener", () => {
+  const reply = `<xml><ToUserName><![CDATA[zhangsan]]></ToUserName><Content><![CDATA[in time]]></Content></xml>`;
+
+  /** POSTs an event on a keep-alive connection: a cut is the listener's doing, not the client's. */
+  function postKeepAlive(stack: Stack, credentials: CallbackCredentials, agent: http.Agent) {
+    const sealed = sealEvent(credentials, text("hi"), nowSeconds(stack));
+    return request(`${stack.callbacks?.url}${CALLBACK_PATH}?${sealed.query}`, {
+      method: "POST",
+      body: sealed.body,
+      agent,
+    });
+  }
+
+  test("waits for a request in flight and answers it, then stops", async () => {
+    const { stack, credentials, targets } = await setUp(["xml"], { app: { passiveReply: true } });
+    let release = () => {};
+    first(targets).hold = new Promise((resolve) => (release = resolve));
+    first(targets).answers = [{ status: 200, body: reply, contentType: "text/xml" }];
+    const agent = new http.Agent({ keepAlive: true });
+    cleanups.push(() => agent.destroy());
+    const answering = postKeepAlive(stack, credentials, agent);
+    await first(targets).waitForRequests(1);
+    let closed = false;
+    const closing = stack.callbacks?.close(60_000).then(() => (closed = true));
+    // No longer accepting, but the relay is still waiting for the target: the listener waits too.
+    expect(await request(`${stack.callbacks?.url}${CALLBACK_PATH}`).catch((error: unknown) => error)).toMatchObject({
+      code: "ECONNREFUSED",
+    });
+    expect(closed).toBe(false);
+    release();
+    const answer = await answering;
+    expect(answer.status).toBe(200);
+    expect(openReply(credentials, answer.body.toString())).toBe(reply);
+    await closing;
+    expect(closed).toBe(true);
+    expect(stack.logs.lines().filter((l) => l["msg"] === "callback")).toMatchObject([
+      { status: 200, reason: "replied" },
+    ]);
+  });
+
+  test("a request still in flight when the grace runs out is cut; close waits for its handler", async () => {
+    const { stack, credentials, targets } = await setUp(
+      ["xml"],
+      { app: { passiveReply: true } },
+      { callbacks: { replyBudgetMs: 300 } },
+    );
+    let release = () => {};
+    first(targets).hold = new Promise((resolve) => (release = resolve));
+    cleanups.push(() => release());
+    const agent = new http.Agent({ keepAlive: true });
+    cleanups.push(() => agent.destroy());
+    const answering = postKeepAlive(stack, credentials, agent).then(
+      () => "answered",
+      (error: unknown) => error,
+    );
+    await first(targets).waitForRequests(1);
+    await stack.callbacks?.close(20);
+    expect(await answering).toMatchObject({ code: "ECONNRESET" });
+    // Logged before close resolved: the handler was done before the relay and store closed.
+    expect(stack.logs.lines().filter((l) => l["msg"] === "callback")).toMatchObject([
+      { status: 499, reason: "client_gone", app: "notify" },
+    ]);
   });
 });
 

@@ -1,5 +1,6 @@
 // Redaction lives in the logger's configuration: checked by value, with real secrets and real
 // tokens, in JSON and in the human-readable format a terminal gets.
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -98,7 +99,7 @@ describe("the logger's redaction", () => {
 
   test("removes them from the human-readable format too", async ({ stack }) => {
     const capture = new TextCapture();
-    const log = createLogger("info", prettyDestination(capture));
+    const log = createLogger("info", await prettyDestination(capture));
     log.info(carelessFields(stack, await realToken(stack)), "careless");
     await capture.contains("careless");
     const { text } = capture;
@@ -112,6 +113,24 @@ describe("the log format", () => {
   plainTest("auto is human-readable at a terminal and JSON lines otherwise; json and pretty are fixed", () => {
     expect([wantsPretty("auto", true), wantsPretty("auto", false)]).toEqual([true, false]);
     expect([wantsPretty("json", true), wantsPretty("pretty", false)]).toEqual([false, true]);
+  });
+
+  plainTest.each([
+    ["json", false],
+    ["auto", false],
+    ["pretty", true],
+  ] as const)("with format %s, pino-pretty is loaded: %s", (format, loaded) => {
+    // A process of its own: this one has loaded pino-pretty already. pino-pretty is CommonJS,
+    // so once imported it is in require.cache.
+    const script = `
+      import { createRequire } from "node:module";
+      import { stdoutDestination } from "./dist/src/log.js";
+      await stdoutDestination(${JSON.stringify(format)}, false);
+      const cache = Object.keys(createRequire(import.meta.url).cache);
+      process.stderr.write(String(cache.some((file) => file.includes("/node_modules/pino-pretty/"))));
+    `;
+    const child = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" });
+    expect(child.stderr).toBe(String(loaded));
   });
 
   plainTest("pretty makes a real process print readable lines instead of JSON", async () => {

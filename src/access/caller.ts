@@ -1,21 +1,14 @@
 // An authenticated caller and what it may use (DESIGN §6a).
 import type { AgentConfig, ClientConfig } from "../config/load.js";
-import { Forbidden } from "../errors.js";
-import type { AgentScope } from "../routing/pick-agent.js";
 
 /** An authenticated caller: the agents and paths it may use. */
-export interface Caller extends AgentScope {
+export interface Caller {
+  /** As the access log names it. */
+  readonly name: string;
+  /** The first is its default. */
+  readonly agents: readonly AgentConfig[];
   /** Path prefixes it may call; undefined: every path. */
   readonly paths: readonly string[] | undefined;
-}
-
-/** Path prefixes are matched by whole segments: /cgi-bin/message allows /cgi-bin/message/send. */
-export function checkPath(caller: Caller | undefined, path: string): void {
-  if (caller?.paths === undefined) return;
-  const allowed = caller.paths.some(
-    (prefix) => path === prefix || path.startsWith(prefix.endsWith("/") ? prefix : `${prefix}/`),
-  );
-  if (!allowed) throw new Forbidden(`client "${caller.name}" may not call ${path}`);
 }
 
 export function callerOf(client: ClientConfig): Caller {

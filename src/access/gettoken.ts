@@ -2,10 +2,10 @@
 // token. A client key (or, where allowed, an agent's own secret) buys a proxy-issued token bound
 // to one agent and one client; wrong input gets WeCom's own errcodes.
 import type { AgentConfig, ClientConfig, Config } from "../config/load.js";
-import { Forbidden } from "../errors.js";
-import { queryValue } from "../routing/request-target.js";
+import { queryValue } from "../http/request-target.js";
 import { CORPID_MISSING, INVALID_CORPID, INVALID_CREDENTIAL, SECRET_MISSING } from "../wecom/errcodes.js";
 import { errorAnswer, okAnswer, type LocalAnswer } from "../wecom/local-answer.js";
+import { authorizeGrant } from "./authorize.js";
 import { agentSecretCaller } from "./caller.js";
 import type { ClientDirectory } from "./client-directory.js";
 import { fingerprintOf, type IssuedTokens } from "./issued-tokens.js";
@@ -69,11 +69,7 @@ function grantFor(
 ): Grant | undefined {
   const client = context.directory?.byKey(secret);
   if (client !== undefined) {
-    const agent = explicit ?? client.agents[0];
-    if (agent === undefined || !client.agents.includes(agent)) {
-      throw new Forbidden(`client "${client.name}" may not use agent "${explicit?.name}"`);
-    }
-    return { agent, client };
+    return { agent: authorizeGrant(client, explicit ?? client.agents[0]), client };
   }
   const agentSecretsAccepted = context.directory === undefined || context.config.acceptAgentSecrets;
   if (!agentSecretsAccepted) return undefined;

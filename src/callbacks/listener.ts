@@ -1,13 +1,14 @@
 // The public listener: the configured callback paths and nothing else (no /-/ page, no API
 // forwarding). Logs one line per request without its query or body.
 import { randomUUID } from "node:crypto";
-import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import type { CallbacksConfig } from "../config/load.js";
 import { BodyTooLarge, ClientGone, InternalError, MethodNotAllowed, NotFound } from "../errors.js";
-import { readBody } from "../proxy/read-body.js";
-import { splitTarget } from "../routing/request-target.js";
-import { sendJson } from "../server/send-json.js";
+import { CLIENT_CLOSED, elapsedMs, mustClose } from "../http/exchange.js";
+import { readBody } from "../http/read-body.js";
+import { splitTarget } from "../http/request-target.js";
+import { sendJson } from "../http/send-json.js";
 import type { CallbackMetrics } from "./metrics.js";
 import { Refused, receiveEvent, verifyUrl, type CallbackAnswer, type ReceiveContext } from "./receive.js";
 
@@ -27,21 +28,19 @@ interface CallbackLine {
   ms?: number;
 }
 
-export function createCallbackServer(ctx: ListenerContext): http.Server {
-  const server = http.createServer({ requireHostHeader: false }, (req, res) => void handle(ctx, req, res));
-  // The internet is on the other side: slow senders do not get to hold sockets for long.
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 15_000;
-  return server;
-}
+/** The internet is on the other side: slow senders do not get to hold sockets for long. */
+export const CALLBACK_TIMEOUTS = { headersTimeoutMs: 10_000, requestTimeoutMs: 15_000 } as const;
 
-async function handle(ctx: ListenerContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+/** One request to the public listener, answered and logged; never rejects. */
+export async function handleCallback(ctx: ListenerContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const started = performance.now();
   const line: CallbackLine = { reqId: randomUUID(), method: req.method };
   try {
     const answer = await serve(ctx, req, line, started);
     line.reason = answer.reason;
     line.eventId = answer.eventId;
+    // Cut while the answer was being made (WeCom gave up, or the listener's drain ran out).
+    if (res.destroyed) throw new ClientGone();
     res.writeHead(200, {
       "content-type": answer.contentType,
       "content-length": Buffer.byteLength(answer.body),
@@ -53,7 +52,7 @@ async function handle(ctx: ListenerContext, req: IncomingMessage, res: ServerRes
   } catch (error) {
     line.status = refuse(ctx, res, line, error);
   } finally {
-    line.ms = Math.round((performance.now() - started) * 10) / 10;
+    line.ms = elapsedMs(started);
     ctx.metrics.requests.inc({ app: line.app ?? "", status: String(line.status), reason: line.reason ?? "" });
     const level = line.status !== undefined && line.status >= 400 ? "warn" : "info";
     ctx.log[level](line, "callback");
@@ -88,14 +87,13 @@ async function serve(
 function refuse(ctx: ListenerContext, res: ServerResponse, line: CallbackLine, error: unknown): number {
   if (error instanceof ClientGone) {
     line.reason = "client_gone";
-    return 499;
+    return CLIENT_CLOSED;
   }
   const answer = error instanceof Refused ? error.answer : new InternalError("unexpected failure; see the proxy's log");
   line.reason = error instanceof Refused ? error.reason : "internal";
   if (!(error instanceof Refused)) ctx.log.error({ reqId: line.reqId, err: error }, "unexpected failure");
   const headers: Record<string, string> = { "x-request-id": line.reqId };
-  // An unread body would otherwise be parsed as the next request on this connection.
-  if (line.reason === "too_large") headers["connection"] = "close";
+  if (mustClose(res, answer)) headers["connection"] = "close";
   if (!res.headersSent) sendJson(res, answer.status, answer, headers);
   return answer.status;
 }

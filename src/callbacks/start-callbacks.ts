@@ -1,13 +1,13 @@
 // The callback side, apart from the API listener: its own listener, store connection, relay
 // and metrics. Started once per process; a configuration reload does not touch it.
-import type { AddressInfo } from "node:net";
 import type { Config } from "../config/load.js";
+import { listen, type Listener } from "../http/listener.js";
 import type { Logger } from "../log.js";
 import type { Registry } from "../metrics.js";
 import type { Store } from "../tokens/store.js";
 import { openStore } from "../tokens/stores/open-store.js";
 import { DEFAULT_RETRY, type RetrySettings } from "./delivery-lane.js";
-import { createCallbackServer } from "./listener.js";
+import { CALLBACK_TIMEOUTS, handleCallback } from "./listener.js";
 import { registerCallbackMetrics } from "./metrics.js";
 import { PASSIVE_REPLY_BUDGET_MS } from "./receive.js";
 import { CallbackRelay } from "./relay.js";
@@ -28,7 +28,10 @@ export interface RunningCallbacks {
   /** http://host:port of the public listener, with the port actually bound. */
   readonly url: string;
   readonly relay: CallbackRelay;
-  /** Stops accepting, lets in-flight requests finish (up to graceMs), then stops delivering. */
+  /**
+   * Stops accepting, lets in-flight requests finish (up to graceMs, then cuts their
+   * connections), then stops delivering. Closing twice closes once.
+   */
   close(graceMs?: number): Promise<void>;
 }
 
@@ -60,39 +63,35 @@ export async function startCallbacks(
     await relay.close();
     if (deps.store === undefined) await store.close();
   };
-  const server = createCallbackServer({
+  const ctx = {
     config: callbacks,
     relay,
     now,
     log: deps.log,
     metrics,
     replyBudgetMs: deps.replyBudgetMs ?? PASSIVE_REPLY_BUDGET_MS,
-  });
+  };
+  let listener: Listener;
   try {
     await relay.start();
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port ?? callbacks.listen.port, callbacks.listen.host, () => {
-        server.off("error", reject);
-        resolve();
-      });
+    listener = await listen({
+      host: callbacks.listen.host,
+      port: port ?? callbacks.listen.port,
+      handle: (req, res) => handleCallback(ctx, req, res),
+      onUnexpected: (error) => deps.log.error({ err: error }, "unexpected failure after a callback"),
+      ...CALLBACK_TIMEOUTS,
     });
   } catch (error) {
     await release();
     throw error;
   }
-  const address = server.address() as AddressInfo;
-  const shownHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  let closing: Promise<void> | undefined;
   return {
-    url: `http://${shownHost}:${address.port}`,
+    url: listener.url,
     relay,
-    async close(graceMs = 10_000) {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      const grace = setTimeout(() => server.closeAllConnections(), graceMs);
-      await closed;
-      clearTimeout(grace);
-      await release();
+    close(graceMs = 10_000) {
+      closing ??= listener.drain(graceMs).then(release);
+      return closing;
     },
   };
 }

@@ -22,7 +22,7 @@ async function main(): Promise<number> {
     return 2;
   }
   const config = loaded.config;
-  const log = createLogger(logLevelFrom(config.log.level), stdoutDestination(config.log.format));
+  const log = createLogger(logLevelFrom(config.log.level), await stdoutDestination(config.log.format));
   const metrics = createMetricsRegistry();
   // The callback listener starts first and lives apart from the runtime: reloads keep it.
   let callbacks: RunningCallbacks | undefined;

@@ -1,8 +1,10 @@
-// DESIGN §4: which agent's token a request gets. Pure: no tokens, no I/O.
-import type { AgentConfig, Config } from "../config/load.js";
-import { BadRequest, Forbidden } from "../errors.js";
+// DESIGN §4: which agent's token a request gets, and by which rule. Pure: no tokens, no I/O,
+// no access decisions (access/authorize.ts decides whether the caller may use the pick).
+import type { AgentConfig, Config, RouteConfig } from "../config/load.js";
+import { BadRequest } from "../errors.js";
+import { queryValue } from "../http/request-target.js";
 import { TOKENLESS_PREFIXES } from "../wecom/errcodes.js";
-import { queryValue } from "./request-target.js";
+import type { Located } from "./locate.js";
 
 export type Rule = "tokenless" | "header" | "mount" | "issued-token" | "agentid" | "route" | "default";
 
@@ -12,107 +14,77 @@ export interface AgentPick {
   readonly rule: Rule;
   /** The path to forward: the normalized path with any mount stripped. */
   readonly path: string;
+  /** The mount the request came through, if any. */
+  readonly mount: RouteConfig | undefined;
 }
 
-export interface RoutingInput {
-  /** Normalized (see normalize-path.ts). */
-  readonly path: string;
+export interface PickInput {
   readonly rawQuery: string;
-  readonly headerAgent: string | undefined;
   readonly body: Buffer;
   /** Rule 3: the agent a proxy-issued access_token names. */
   readonly issuedAgent?: AgentConfig | undefined;
-  /** With access control: the authenticated client; the rules then choose among its agents only. */
-  readonly scope?: AgentScope | undefined;
+  /**
+   * With access control: the caller's agents, the first its default. The rules that choose
+   * (routes, default) choose among these; the rules that name an agent name it regardless.
+   */
+  readonly allowed?: readonly AgentConfig[] | undefined;
 }
 
-/** Who may use which agents (DESIGN §6a). */
-export interface AgentScope {
-  /** As the access log names it. */
-  readonly name: string;
-  /** The first is its default. */
-  readonly agents: readonly AgentConfig[];
+interface RuleInput extends PickInput {
+  readonly located: Located;
 }
 
-/** Where a request goes before any agent rule: the path with a mount stripped, and any explicit agent. */
-export interface Located {
-  readonly path: string;
-  /** Named by X-WeCom-Agent, else by the mount. */
-  readonly explicitAgent: AgentConfig | undefined;
-}
+/** One rule: the agent it picks for this request, or undefined to leave it to the next. */
+type AgentRule = readonly [Rule, (input: RuleInput) => AgentConfig | undefined];
 
 /** JSON bodies larger than this are not parsed for agentid: WeCom's JSON calls are small. */
 const AGENTID_BODY_LIMIT = 1 << 20;
 
 export class Routing {
-  private readonly byAgentid: ReadonlyMap<number, AgentConfig>;
+  /** In order; the first that picks an agent wins. */
+  private readonly rules: readonly AgentRule[];
 
-  constructor(private readonly config: Pick<Config, "agents" | "mounts" | "routes" | "defaultAgent">) {
-    this.byAgentid = new Map(
+  constructor(config: Pick<Config, "agents" | "routes" | "defaultAgent">) {
+    const byAgentid = new Map(
       [...config.agents.values()].flatMap((agent) => (agent.agentid === undefined ? [] : [[agent.agentid, agent]])),
     );
+    this.rules = [
+      ["header", ({ located }) => located.headerAgent],
+      ["mount", ({ located }) => located.mount?.agent],
+      ["issued-token", ({ issuedAgent }) => issuedAgent],
+      ["agentid", (input) => agentFromAgentid(input, byAgentid)],
+      // Longest prefix first (the configuration sorts them).
+      [
+        "route",
+        ({ located, allowed }) =>
+          config.routes.find((r) => located.path.startsWith(r.prefix) && (allowed?.includes(r.agent) ?? true))?.agent,
+      ],
+      ["default", ({ allowed }) => (allowed === undefined ? config.defaultAgent : allowed[0])],
+    ];
   }
 
-  /** The path to forward and the agent a header or mount names; no other rule. */
-  locate(path: string, headerAgent: string | undefined): Located {
-    const mount = this.config.mounts.find((m) => isUnder(path, m.prefix));
-    const stripped = mount === undefined ? path : path.slice(mount.prefix.length) || "/";
-    return { path: stripped, explicitAgent: this.headerAgent(headerAgent) ?? mount?.agent };
-  }
-
-  pick(input: RoutingInput): AgentPick {
-    const mount = this.config.mounts.find((m) => isUnder(input.path, m.prefix));
-    const path = mount === undefined ? input.path : input.path.slice(mount.prefix.length) || "/";
-    if (TOKENLESS_PREFIXES.some((prefix) => path.startsWith(prefix)))
-      return { agent: undefined, rule: "tokenless", path };
-    const { scope } = input;
-    const allowed = (agent: AgentConfig, namedBy: string): AgentConfig => {
-      if (scope === undefined || scope.agents.includes(agent)) return agent;
-      throw new Forbidden(`client "${scope.name}" may not use agent "${agent.name}" (named by ${namedBy})`);
-    };
-    // 1. X-WeCom-Agent
-    const byHeader = this.headerAgent(input.headerAgent);
-    if (byHeader !== undefined) return { agent: allowed(byHeader, "X-WeCom-Agent"), rule: "header", path };
-    // 2. mount
-    if (mount !== undefined) return { agent: allowed(mount.agent, `the mount ${mount.prefix}`), rule: "mount", path };
-    // 3. a proxy-issued access_token names its agent
-    if (input.issuedAgent !== undefined) {
-      return { agent: allowed(input.issuedAgent, "its access_token"), rule: "issued-token", path };
+  pick(located: Located, input: PickInput): AgentPick {
+    const { path, mount } = located;
+    if (TOKENLESS_PREFIXES.some((prefix) => path.startsWith(prefix))) {
+      return { agent: undefined, rule: "tokenless", path, mount };
     }
-    // 4. agentid in the query or a JSON body
-    const byAgentid = this.agentFromAgentid(input);
-    if (byAgentid !== undefined) return { agent: allowed(byAgentid, "agentid"), rule: "agentid", path };
-    // 5. longest routes[].path prefix (among the client's agents)
-    const route = this.config.routes.find(
-      (r) => path.startsWith(r.prefix) && (scope?.agents.includes(r.agent) ?? true),
-    );
-    if (route !== undefined) return { agent: route.agent, rule: "route", path };
-    // 6. the client's default agent, else defaultAgent
-    const fallback = scope === undefined ? this.config.defaultAgent : scope.agents[0];
-    if (fallback !== undefined) return { agent: fallback, rule: "default", path };
-    // 7.
+    const ruleInput = { ...input, located };
+    for (const [rule, agentFor] of this.rules) {
+      const agent = agentFor(ruleInput);
+      if (agent !== undefined) return { agent, rule, path, mount };
+    }
     throw new BadRequest(
       "no agent for this request: send X-WeCom-Agent: NAME, use a mount, or configure a route or defaultAgent",
     );
   }
-
-  private headerAgent(name: string | undefined): AgentConfig | undefined {
-    if (name === undefined) return undefined;
-    const agent = this.config.agents.get(name.trim());
-    if (agent === undefined) throw new BadRequest(`unknown agent "${name}" in X-WeCom-Agent`);
-    return agent;
-  }
-
-  private agentFromAgentid(input: RoutingInput): AgentConfig | undefined {
-    const fromQuery = toAgentid(queryValue(input.rawQuery, "agentid"));
-    if (fromQuery !== undefined && this.byAgentid.has(fromQuery)) return this.byAgentid.get(fromQuery);
-    const fromBody = toAgentid(jsonAgentid(input.body));
-    return fromBody === undefined ? undefined : this.byAgentid.get(fromBody);
-  }
 }
 
-function isUnder(path: string, prefix: string): boolean {
-  return path === prefix || path.startsWith(`${prefix}/`);
+/** Rule 4: agentid in the query, else at the top level of a JSON body. */
+function agentFromAgentid(input: RuleInput, byAgentid: ReadonlyMap<number, AgentConfig>): AgentConfig | undefined {
+  const fromQuery = toAgentid(queryValue(input.rawQuery, "agentid"));
+  if (fromQuery !== undefined && byAgentid.has(fromQuery)) return byAgentid.get(fromQuery);
+  const fromBody = toAgentid(jsonAgentid(input.body));
+  return fromBody === undefined ? undefined : byAgentid.get(fromBody);
 }
 
 function toAgentid(value: unknown): number | undefined {

@@ -32,7 +32,7 @@ async function main(): Promise<void> {
   const wecom = new FakeWeCom({ apps: appsOf(loaded.config), webhookKeys: [WEBHOOK_KEY] });
   const wecomUrl = await wecom.listen(Number(values["wecom-port"] ?? loaded.config.upstream.url.port));
   let config: Config = { ...loaded.config, upstream: { ...loaded.config.upstream, url: new URL(wecomUrl) } };
-  const log = createLogger(logLevelFrom(config.log.level), stdoutDestination(config.log.format));
+  const log = createLogger(logLevelFrom(config.log.level), await stdoutDestination(config.log.format));
   const metrics = createMetricsRegistry();
   let target: PrintTarget | undefined;
   let callbacks: RunningCallbacks | undefined;

@@ -1,5 +1,5 @@
 // Wiring: config → store, tokens, upstream, routing → one request handler.
-import { Access } from "../access/access.js";
+import { Identifier } from "../access/identify.js";
 import { IssuedTokens } from "../access/issued-tokens.js";
 import type { CallbackStatusSource } from "../callbacks/relay.js";
 import type { Config } from "../config/load.js";
@@ -54,8 +54,8 @@ export interface Runtime {
   readonly upstream: Upstream;
   readonly forwarder: Forwarder;
   readonly routing: Routing;
-  /** gettoken for legacy apps, proxy-issued tokens, clients. */
-  readonly access: Access;
+  /** Who is calling: gettoken for legacy apps, proxy-issued tokens, clients. */
+  readonly identifier: Identifier;
   readonly tickets: TicketSource;
   readonly passes: readonly Pass[];
   readonly callbacks: CallbackStatusSource | undefined;
@@ -108,7 +108,7 @@ export function createRuntime(config: Config, deps: ProxyDeps, previous?: Runtim
     upstream,
     forwarder,
     routing,
-    access: new Access(config, routing, new IssuedTokens(store, now)),
+    identifier: new Identifier(config, new IssuedTokens(store, now)),
     tickets: new TicketSource({ store, tokens, getJson: upstream.getJson, log: deps.log, now }),
     passes: [stripHopByHop, stripClientAddress, stripProxyControls, frameForUpstream(upstream.host)],
     callbacks: deps.callbacks,

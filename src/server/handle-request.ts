@@ -1,20 +1,24 @@
-// One request, start to end: request → agent → token → forward → inspect → replay → response.
+// One request, start to end: locate → identify → authorize the caller → pick the agent →
+// authorize the pick → token → forward → inspect → replay → response.
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
-import { checkPath } from "../access/caller.js";
-import { BodyTooLarge, ClientGone, InternalError, ProxyError } from "../errors.js";
+import { authorize, authorizeCaller } from "../access/authorize.js";
+import { ClientGone, InternalError, ProxyError } from "../errors.js";
+import { CLIENT_CLOSED, elapsedMs, mustClose } from "../http/exchange.js";
+import { readBody } from "../http/read-body.js";
+import { splitTarget } from "../http/request-target.js";
+import { sendJson } from "../http/send-json.js";
 import { runPasses } from "../proxy/pass.js";
-import { readBody } from "../proxy/read-body.js";
 import { exchangeWithReplay } from "../proxy/replay.js";
 import { sendAnswer } from "../proxy/respond.js";
+import { locate } from "../routing/locate.js";
 import { normalizePath } from "../routing/normalize-path.js";
-import { splitTarget } from "../routing/request-target.js";
+import type { AgentPick } from "../routing/pick-agent.js";
 import type { LocalAnswer } from "../wecom/local-answer.js";
 import { ticketKindOf } from "../wecom/tickets.js";
 import type { Runtime } from "./create-proxy.js";
 import { serveOwnPage } from "./endpoints/own-pages.js";
-import { sendJson } from "./send-json.js";
 
 /** What the access log says of a request; filled in as it goes. */
 interface AccessLine {
@@ -29,9 +33,6 @@ interface AccessLine {
   replayed?: boolean;
   ms?: number;
 }
-
-/** nginx's convention for "the client closed the connection first". */
-const CLIENT_CLOSED = 499;
 
 /** Resolves when the request is completely done with `rt` (answered or abandoned, and logged). */
 export async function handleRequest(rt: Runtime, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -52,7 +53,7 @@ async function handle(rt: Runtime, req: IncomingMessage, res: ServerResponse): P
     line.status = renderError(rt, res, line.reqId, error);
     if (error instanceof ProxyError) line.errcode = error.errcode;
   } finally {
-    line.ms = Math.round((performance.now() - started) * 10) / 10;
+    line.ms = elapsedMs(started);
     rt.log.info(line, "request");
     rt.instruments.request(line, line.ms / 1000);
   }
@@ -65,27 +66,9 @@ async function serve(rt: Runtime, req: IncomingMessage, res: ServerResponse, lin
     res.setHeader("x-request-id", line.reqId);
     return serveOwnPage(path, req, res, rt);
   }
-  const agentHeader = req.headers["x-wecom-agent"];
-  const headerAgent = Array.isArray(agentHeader) ? agentHeader[0] : agentHeader;
-  const remoteAddress = req.socket.remoteAddress;
-  // Before the body is read: a caller who may not use the proxy makes it buffer nothing.
-  const admission = await rt.access.admit({ path, rawQuery, headers: req.headers, remoteAddress, headerAgent });
-  if (admission.kind === "answer") {
-    line.client = admission.client;
-    return answerLocally(res, line, admission.answer);
-  }
-  line.client = admission.caller?.name;
-  const body = await readBody(req, rt.config.limits.maxBodyBytes);
-  const pick = rt.routing.pick({
-    path,
-    rawQuery,
-    body,
-    headerAgent,
-    issuedAgent: admission.issuedAgent,
-    scope: admission.caller,
-  });
-  line.agent = pick.agent?.name;
-  checkPath(admission.caller, pick.path);
+  const admitted = await admit(rt, req, res, line, path, rawQuery);
+  if (admitted === undefined) return;
+  const { pick, body } = admitted;
   const ticket = ticketKindOf(pick.path, rawQuery);
   if (ticket !== undefined && pick.agent !== undefined) {
     return answerLocally(res, line, await rt.tickets.answer(pick.agent, ticket, signal));
@@ -114,6 +97,45 @@ async function serve(rt: Runtime, req: IncomingMessage, res: ServerResponse, lin
   await sendAnswer(res, answer, ["X-Request-Id", line.reqId], signal);
 }
 
+/**
+ * Located, identified, authorized, its agent picked: the request may go. undefined when the
+ * proxy has answered it itself (gettoken, an unknown proxy token).
+ */
+async function admit(
+  rt: Runtime,
+  req: IncomingMessage,
+  res: ServerResponse,
+  line: AccessLine,
+  path: string,
+  rawQuery: string,
+): Promise<{ pick: AgentPick; body: Buffer } | undefined> {
+  const agentHeader = req.headers["x-wecom-agent"];
+  const located = locate(rt.config, path, Array.isArray(agentHeader) ? agentHeader[0] : agentHeader);
+  const identity = await rt.identifier.identify(located, {
+    rawQuery,
+    headers: req.headers,
+    remoteAddress: req.socket.remoteAddress,
+  });
+  if (identity.kind === "answer") {
+    line.client = identity.client;
+    answerLocally(res, line, identity.answer);
+    return undefined;
+  }
+  // Before the body is read: a caller who may not use the proxy makes it buffer nothing.
+  const caller = authorizeCaller(identity);
+  line.client = caller?.name;
+  const body = await readBody(req, rt.config.limits.maxBodyBytes);
+  const pick = rt.routing.pick(located, {
+    rawQuery,
+    body,
+    issuedAgent: identity.holder?.agent,
+    allowed: caller?.agents,
+  });
+  line.agent = pick.agent?.name;
+  authorize(caller, pick);
+  return { pick, body };
+}
+
 /** An answer the proxy makes in WeCom's format: HTTP 200, errcode in the body. */
 function answerLocally(res: ServerResponse, line: AccessLine, answer: LocalAnswer): void {
   line.errcode = answer.errcode;
@@ -130,9 +152,8 @@ function renderError(rt: Runtime, res: ServerResponse, reqId: string, error: unk
     res.destroy();
     return proxyError.status;
   }
-  // An unread body would otherwise be parsed as the next request on this connection.
   const headers: Record<string, string> = { "x-request-id": reqId };
-  if (error instanceof BodyTooLarge || !res.req.complete) headers["connection"] = "close";
+  if (mustClose(res, proxyError)) headers["connection"] = "close";
   sendJson(res, proxyError.status, proxyError, headers);
   return proxyError.status;
 }

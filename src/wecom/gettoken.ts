@@ -1,7 +1,6 @@
 // gettoken: one call, its answer classified. No retries, no caching here.
 import type { Secret } from "../config/secret.js";
 import { UpstreamUnreachable } from "../errors.js";
-import type { JsonAnswer } from "../proxy/upstream.js";
 import { GETTOKEN_PATH, OK, SYSTEM_BUSY, TOKEN_LIFETIME_SECONDS } from "./errcodes.js";
 
 export interface FetchedToken {
@@ -26,6 +25,14 @@ export class GettokenBusy extends Error {
   }
 }
 
+/** A small JSON answer from WeCom. */
+export interface JsonAnswer {
+  readonly status: number;
+  /** undefined when the body is not JSON. */
+  readonly body: unknown;
+}
+
+/** GETs a path of WeCom's API; injected, so this file knows the protocol and not the transport. */
 export type GetJson = (pathAndQuery: string, signal?: AbortSignal) => Promise<JsonAnswer>;
 
 export async function gettoken(

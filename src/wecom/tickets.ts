@@ -1,6 +1,6 @@
 // jsapi tickets: which requests ask for one, and one fetch of it. No caching here.
-import { queryValue } from "../routing/request-target.js";
 import { UpstreamUnreachable } from "../errors.js";
+import { queryValue } from "../http/request-target.js";
 import { AGENT_CONFIG_TICKET_TYPE, JSAPI_TICKET_PATH, OK, TICKET_PATH, TOKEN_LIFETIME_SECONDS } from "./errcodes.js";
 import type { GetJson } from "./gettoken.js";
 

@@ -1,10 +1,12 @@
 // DESIGN §4 rule 3 and §6a: a proxy-issued token names its agent; a client's request is
-// routed among the client's agents only.
+// routed among the client's agents only, and authorize refuses an agent or path outside them.
 import { describe, expect, test } from "vitest";
-import { checkPath, type Caller } from "../../src/access/caller.js";
+import { authorize } from "../../src/access/authorize.js";
+import type { Caller } from "../../src/access/caller.js";
 import { loadConfigText, type Config } from "../../src/config/load.js";
 import { BadRequest, Forbidden } from "../../src/errors.js";
-import { Routing, type RoutingInput } from "../../src/routing/pick-agent.js";
+import { explicitAgentOf, locate } from "../../src/routing/locate.js";
+import { Routing, type AgentPick, type PickInput } from "../../src/routing/pick-agent.js";
 
 const loaded = loadConfigText(
   `
@@ -26,12 +28,22 @@ const routing = new Routing(config);
 const agent = (name: string) => config.agents.get(name) as NonNullable<ReturnType<Config["agents"]["get"]>>;
 const scope = (...names: string[]): Caller => ({ name: "jobs", agents: names.map(agent), paths: undefined });
 
-function pick(input: Partial<RoutingInput> & { path: string }): { agent: string | undefined; rule: string } {
-  const picked = routing.pick({ rawQuery: "", headerAgent: undefined, body: Buffer.alloc(0), ...input });
+interface Input extends Partial<PickInput> {
+  readonly path: string;
+  readonly headerAgent?: string;
+  readonly scope?: Caller;
+}
+
+/** As a request goes: located, picked among the caller's agents, then authorized. */
+function pick(input: Input): { agent: string | undefined; rule: string } {
+  const { path, headerAgent, scope, ...rest } = input;
+  const located = locate(config, path, headerAgent);
+  const picked = routing.pick(located, { rawQuery: "", body: Buffer.alloc(0), ...rest, allowed: scope?.agents });
+  authorize(scope, picked);
   return { agent: picked.agent?.name, rule: picked.rule };
 }
 
-function failure(input: Partial<RoutingInput> & { path: string }): unknown {
+function failure(input: Input): unknown {
   try {
     pick(input);
   } catch (error) {
@@ -84,31 +96,35 @@ describe("a client's scope", () => {
 
 describe("locate", () => {
   test("strips a mount and names the mount's agent, unless X-WeCom-Agent names another", () => {
-    expect(routing.locate("/apps/hr/cgi-bin/gettoken", undefined)).toEqual({
-      path: "/cgi-bin/gettoken",
-      explicitAgent: agent("hr"),
-    });
-    expect(routing.locate("/apps/hr/cgi-bin/gettoken", "notify").explicitAgent).toBe(agent("notify"));
-    expect(routing.locate("/cgi-bin/gettoken", undefined)).toEqual({
-      path: "/cgi-bin/gettoken",
-      explicitAgent: undefined,
-    });
+    const mounted = locate(config, "/apps/hr/cgi-bin/gettoken", undefined);
+    expect(mounted).toMatchObject({ path: "/cgi-bin/gettoken", mount: { prefix: "/apps/hr" }, headerAgent: undefined });
+    expect(explicitAgentOf(mounted)).toBe(agent("hr"));
+    expect(explicitAgentOf(locate(config, "/apps/hr/cgi-bin/gettoken", "notify"))).toBe(agent("notify"));
+    const plain = locate(config, "/cgi-bin/gettoken", undefined);
+    expect(plain).toEqual({ path: "/cgi-bin/gettoken", mount: undefined, headerAgent: undefined });
+    expect(explicitAgentOf(plain)).toBeUndefined();
   });
 });
 
-describe("checkPath", () => {
+describe("authorize: paths", () => {
   const caller: Caller = { name: "billing", agents: [], paths: ["/cgi-bin/message/", "/cgi-bin/media"] };
+  const tokenless = (path: string): AgentPick => ({ agent: undefined, rule: "tokenless", path, mount: undefined });
 
   test.each(["/cgi-bin/message/send", "/cgi-bin/media", "/cgi-bin/media/upload"])("%s is allowed", (path) => {
-    expect(() => checkPath(caller, path)).not.toThrow();
+    expect(() => authorize(caller, tokenless(path))).not.toThrow();
   });
 
   test.each(["/cgi-bin/messages", "/cgi-bin/mediax", "/cgi-bin/user/get", "/"])("%s is Forbidden", (path) => {
-    expect(() => checkPath(caller, path)).toThrow(Forbidden);
+    expect(() => authorize(caller, tokenless(path))).toThrow(Forbidden);
   });
 
   test("a caller without paths, or no caller at all, may call anything", () => {
-    expect(() => checkPath({ ...caller, paths: undefined }, "/cgi-bin/user/get")).not.toThrow();
-    expect(() => checkPath(undefined, "/cgi-bin/user/get")).not.toThrow();
+    expect(() => authorize({ ...caller, paths: undefined }, tokenless("/cgi-bin/user/get"))).not.toThrow();
+    expect(() => authorize(undefined, tokenless("/cgi-bin/user/get"))).not.toThrow();
+  });
+
+  test("with no caller (access control off), any agent may be used", () => {
+    const picked: AgentPick = { agent: agent("hr"), rule: "header", path: "/cgi-bin/x", mount: undefined };
+    expect(() => authorize(undefined, picked)).not.toThrow();
   });
 });

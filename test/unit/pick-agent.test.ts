@@ -1,7 +1,8 @@
 // DESIGN §4: which agent's token a request gets; the first rule that applies wins.
 import { describe, expect, test } from "vitest";
 import { BadRequest } from "../../src/errors.js";
-import { Routing, type RoutingInput } from "../../src/routing/pick-agent.js";
+import { locate, type Located } from "../../src/routing/locate.js";
+import { Routing, type PickInput } from "../../src/routing/pick-agent.js";
 import { configOf } from "../helpers/config.js";
 
 const CONFIG = `
@@ -24,7 +25,8 @@ routes:
 defaultAgent: fallback
 `;
 
-const routing = new Routing(configOf(CONFIG));
+const config = configOf(CONFIG);
+const routing = new Routing(config);
 const withoutDefault = new Routing(configOf(CONFIG.replace("defaultAgent: fallback", "")));
 
 interface Request {
@@ -34,25 +36,24 @@ interface Request {
   readonly body?: string;
 }
 
-function inputOf(request: Request): RoutingInput {
-  return {
-    path: request.path,
-    rawQuery: request.query ?? "",
-    headerAgent: request.headerAgent,
-    body: Buffer.from(request.body ?? ""),
-  };
+/** Located the way a request is (mounts and agents are the same in both configurations). */
+function inputOf(request: Request): [Located, PickInput] {
+  return [
+    locate(config, request.path, request.headerAgent),
+    { rawQuery: request.query ?? "", body: Buffer.from(request.body ?? "") },
+  ];
 }
 
 /** The pick as plain values: the agent's name, the rule and the path to forward. */
 function pick(request: Request, by: Routing = routing): { agent: string | undefined; rule: string; path: string } {
-  const picked = by.pick(inputOf(request));
+  const picked = by.pick(...inputOf(request));
   return { agent: picked.agent?.name, rule: picked.rule, path: picked.path };
 }
 
 function rejectionOf(request: Request, by: Routing = routing): BadRequest {
   let picked: unknown;
   try {
-    picked = by.pick(inputOf(request));
+    picked = by.pick(...inputOf(request));
   } catch (error) {
     if (error instanceof BadRequest) return error;
     throw error;

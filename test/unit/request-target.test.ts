@@ -1,6 +1,6 @@
 // DESIGN §5: the query goes upstream as received, minus every incoming access_token.
 import { describe, expect, test } from "vitest";
-import { queryValue, splitTarget, withoutParam } from "../../src/routing/request-target.js";
+import { queryValue, splitTarget, withoutParam } from "../../src/http/request-target.js";
 
 describe("splitTarget", () => {
   test("splits the path from the query at the first ?", () => {

@@ -1,5 +1,5 @@
 import { isProxyToken } from "../../access/issued-tokens.js";
-import { paramName, queryValue, withoutParam } from "../../routing/request-target.js";
+import { paramName, queryValue, withoutParam } from "../../http/request-target.js";
 import type { Outgoing } from "../pass.js";
 
 /**

@@ -1,6 +1,6 @@
 import type { ServerResponse } from "node:http";
 import type { CallbackAppStatus, CallbackStatusSource } from "../../callbacks/relay.js";
-import { sendJson } from "../send-json.js";
+import { sendJson } from "../../http/send-json.js";
 
 /** Per callback app: pending, delivered and dead-lettered counts, and the last delivery error. */
 export function callbacksPage(res: ServerResponse, source: CallbackStatusSource | undefined): void {

@@ -1,5 +1,5 @@
 import type { ServerResponse } from "node:http";
-import { sendJson } from "../send-json.js";
+import { sendJson } from "../../http/send-json.js";
 
 /** 200 while the process serves requests. */
 export function healthy(res: ServerResponse): void {

@@ -1,12 +1,12 @@
 // Paths under /-/ are the proxy's own (DESIGN §7). Health pages are open; the others take
 // the admin key when one is configured (DESIGN §6a).
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { CallbackStatusSource } from "../../callbacks/relay.js";
 import type { Secret } from "../../config/secret.js";
 import { MethodNotAllowed, NotFound, Unauthenticated } from "../../errors.js";
+import { bearerOf } from "../../http/bearer.js";
 import type { Registry } from "../../metrics.js";
 import type { Store } from "../../tokens/store.js";
-import type { CallbackStatusSource } from "../../callbacks/relay.js";
-import { bearerOf } from "../bearer.js";
 import { callbacksPage } from "./callbacks.js";
 import { healthy } from "./healthy.js";
 import { metrics } from "./metrics.js";

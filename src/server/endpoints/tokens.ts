@@ -2,8 +2,8 @@
 import type { ServerResponse } from "node:http";
 import type { AgentConfig } from "../../config/load.js";
 import { NotFound } from "../../errors.js";
+import { sendJson } from "../../http/send-json.js";
 import type { TokenSource, TokenStatus } from "../../tokens/token-source.js";
-import { sendJson } from "../send-json.js";
 
 export interface TokensContext {
   readonly tokens: TokenSource;
