@@ -1,143 +1,416 @@
-// `npm run bench`: the proxy against a direct call to the same fake WeCom, side by side in
-// one run, on 127.0.0.1 only, every load bounded in time. Numbers are ratios because the
-// machine is shared and noisy; absolute figures only mean something next to each other.
+// `npm run bench`: the proxy next to a direct call to the same fake WeCom and next to a bare
+// proxy (bench/bare-proxy.ts: a fixed token, a keep-alive pool, nothing else), side by side in
+// one run, on 127.0.0.1 only, every load bounded in time. Every figure is a ratio next to its
+// target because the machine may be shared and noisy; absolute numbers only mean something
+// next to each other. `-- --quick`: shorter loads, one round. `-- --profile`: a CPU profile of
+// the proxy under load, and its top functions.
 import { spawn, type ChildProcess } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { once } from "node:events";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import net, { type AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
-import { randomUUID } from "node:crypto";
 import autocannon from "autocannon";
 import { pino } from "pino";
+import { stringify } from "yaml";
 import { createLogger } from "../src/log.js";
 import { createMetricsRegistry, proxyInstruments } from "../src/metrics.js";
-import { stringify } from "yaml";
-import { APP, best, CORP, httpText, peakRssKiB, ROOT, type Load } from "./common.js";
+import type { Transport } from "./bare-proxy.js";
+import {
+  APP,
+  best,
+  burst,
+  CORP,
+  cpuMicros,
+  download,
+  httpText,
+  latencies,
+  peakRssKiB,
+  quantile,
+  resetPeakRss,
+  ROOT,
+  rssKiB,
+  type Load,
+} from "./common.js";
+import { printTop } from "./profile.js";
 
-const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 8);
+const QUICK = process.argv.includes("--quick");
+const PROFILE = process.argv.includes("--profile");
+const SECONDS = Number(process.env["BENCH_SECONDS"] ?? (QUICK ? 3 : 8));
 const CONNECTIONS = Number(process.env["BENCH_CONNECTIONS"] ?? 32);
-const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? 2);
+const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? (QUICK ? 1 : 2));
+const BURSTS = QUICK ? 3 : 5;
+const BURST_REQUESTS = 500;
+const STORM_REQUESTS = 300;
+const LATENCY_MS = 20;
 const MEDIA_BYTES = 200 * 1024 * 1024;
+const SLOW_READER_BYTES_PER_SECOND = 100 * 1024 * 1024;
+const LOG_LEVEL = process.env["BENCH_LOG_LEVEL"] ?? "info";
 /** A client of the proxy with access control on (README: Access control). */
 const CLIENT_KEY = "bench-client-key-not-real";
+const USER_GET = "/cgi-bin/user/get?userid=zhangsan";
 
-/** Linux reports process CPU time in clock ticks; 100 per second on every common kernel. */
-const CLOCK_TICKS_PER_SECOND = 100;
+interface Scenario {
+  readonly name: string;
+  readonly path: string;
+  readonly method: "GET" | "POST";
+  readonly body?: string;
+  readonly headers?: Record<string, string>;
+}
+
+const MESSAGE = JSON.stringify({ touser: "zhangsan", msgtype: "text", agentid: 1000002, text: { content: "bench" } });
+const GET_USER: Scenario = { name: "GET user/get", path: USER_GET, method: "GET" };
+const SEND_MESSAGE: Scenario = {
+  name: "POST message/send",
+  path: "/cgi-bin/message/send",
+  method: "POST",
+  body: MESSAGE,
+};
+
+/** One line of the report: the product's figure, the yardstick's, and the verdict. */
+interface Row {
+  readonly measure: string;
+  readonly product: string;
+  readonly yardstick: string;
+  readonly value: string;
+  readonly target: string;
+  readonly met: boolean | undefined;
+}
+
+const rows: Row[] = [];
+
+function row(measure: string, product: string, yardstick: string, value: string, target: string, met?: boolean) {
+  rows.push({ measure, product, yardstick, value, target, met });
+}
+
+interface Peer {
+  readonly url: string;
+  readonly child: ChildProcess;
+}
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), "wecom-proxy-bench-"));
   const children: ChildProcess[] = [];
   try {
-    const fake = await startChild(["dist/bench/fake-upstream.js", JSON.stringify([APP])], children);
-    const wecomUrl = (JSON.parse(fake.firstLine) as { url: string }).url;
-    const proxy = await startProxy(wecomUrl, dir, children);
-    // The same proxy with its access log and metrics off: the cost of both, side by side.
-    const quiet = await startQuietProxy(wecomUrl, dir, children);
-    const token = await directToken(wecomUrl);
-    await httpText(`${proxy.url}/cgi-bin/user/get?userid=zhangsan`); // warm: the proxy fetches its token
-    const guarded = await startProxy(wecomUrl, dir, children, {
+    const fake = await startFake(0, children);
+    const token = await directToken(fake);
+    console.log(
+      `node ${process.version}, ${os.cpus().length} cores, load average ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(" ")} ` + `at the start; ${CONNECTIONS} connections, ${SECONDS} s per load, best of ${ROUNDS} round(s)`,
+    );
+    if (PROFILE) return await profile(fake, dir, children);
+
+    // Idle RSS first, on fresh processes: after the start and one request.
+    const mediaProxy = await startProxy(fake, dir, children);
+    const mediaBare = await startBare(fake, token, "node:http", children);
+    await httpText(`${mediaProxy.url}${USER_GET}`);
+    await httpText(`${mediaBare.url}${USER_GET}`);
+
+    const proxy = await startProxy(fake, dir, children);
+    const bare = await startBare(fake, token, "node:http", children);
+    await httpText(`${proxy.url}${USER_GET}`); // warm: the proxy fetches its token
+    const guarded = await startProxy(fake, dir, children, {
       clients: { app: { key: CLIENT_KEY, agents: ["notify"] } },
     });
     const issued = await issuedToken(guarded.url);
 
-    const message = JSON.stringify({
-      touser: "zhangsan",
-      msgtype: "text",
-      agentid: 1000002,
-      text: { content: "bench" },
-    });
-    const scenarios = [
-      { name: "GET user/get", path: "/cgi-bin/user/get?userid=zhangsan", method: "GET" as const },
-      { name: "POST message/send", path: "/cgi-bin/message/send", method: "POST" as const, body: message },
+    for (const scenario of [GET_USER, SEND_MESSAGE]) {
+      const runs = await rounds({ direct: directUrl(fake, token, scenario), bare, proxy }, scenario);
+      throughputRows(scenario.name, runs.proxy, runs.bare, 1.3);
+    }
+    const accessControl: Array<[string, Scenario]> = [
+      ["GET, wxp_ token", { ...GET_USER, path: `${USER_GET}&access_token=${issued}` }],
+      ["GET, Bearer key", { ...GET_USER, headers: { authorization: `Bearer ${CLIENT_KEY}` } }],
     ];
-    console.log(
-      `load: ${CONNECTIONS} connections, ${SECONDS} s per run, best of ${ROUNDS} rounds, node ${process.version}, ${os.cpus().length} cores`,
-    );
-    console.log(
-      "scenario               | direct req/s  p50   p99 | proxy req/s  p50   p99 | proxy/direct req/s  p50 overhead",
-    );
-    for (const scenario of scenarios) {
-      const direct: Load[] = [];
-      const proxied: Load[] = [];
-      for (let round = 0; round < ROUNDS; round += 1) {
-        const sep = scenario.path.includes("?") ? "&" : "?";
-        direct.push(await load(`${wecomUrl}${scenario.path}${sep}access_token=${token}`, scenario));
-        proxied.push(await load(`${proxy.url}${scenario.path}`, scenario));
-      }
-      report(scenario.name, best(direct), best(proxied));
+    for (const [name, scenario] of accessControl) {
+      const runs = await rounds({ bare, proxy: guarded }, scenario);
+      throughputRows(name, runs.proxy, runs.bare, 1.4);
     }
-    // Access control on: a legacy app's proxy-issued token, and curl's Bearer key.
-    const guardedRuns = [
-      { name: "GET, wxp_ token", url: `${guarded.url}/cgi-bin/user/get?userid=zhangsan&access_token=${issued}` },
-      { name: "GET, Bearer key", url: `${guarded.url}/cgi-bin/user/get?userid=zhangsan`, bearer: true },
-    ];
-    for (const run of guardedRuns) {
-      const direct: Load[] = [];
-      const proxied: Load[] = [];
-      const headers: Record<string, string> = run.bearer === true ? { authorization: `Bearer ${CLIENT_KEY}` } : {};
-      for (let round = 0; round < ROUNDS; round += 1) {
-        direct.push(
-          await load(`${wecomUrl}/cgi-bin/user/get?userid=zhangsan&access_token=${token}`, { method: "GET" }),
-        );
-        proxied.push(await load(run.url, { method: "GET", headers }));
-      }
-      report(run.name, best(direct), best(proxied));
-    }
+    await transports(fake, token, bare, children);
+    if (!QUICK) await observabilityCost(fake, dir, proxy, children);
 
-    const withObservability: Load[] = [];
-    const without: Load[] = [];
-    const userGet = scenarios[0] as (typeof scenarios)[number];
-    // The loud proxy ran the scenarios above; the quiet one gets as warm before it counts.
-    await load(`${quiet.url}${userGet.path}`, userGet);
-    for (let round = 0; round < ROUNDS; round += 1) {
-      // Alternating which goes first, so a drift in the machine's load favours neither.
-      const pair = [
-        async () => withObservability.push(await loadMeasuringCpu(`${proxy.url}${userGet.path}`, userGet, proxy.child)),
-        async () => without.push(await loadMeasuringCpu(`${quiet.url}${userGet.path}`, userGet, quiet.child)),
-      ];
-      for (const run of round % 2 === 0 ? pair : pair.reverse()) await run();
-    }
-    reportObservabilityCost(best(withObservability), best(without));
-    reportIsolatedCost();
+    await stream(mediaProxy, mediaBare);
+    await storm(fake, proxy);
 
-    const rssBefore = peakRssKiB(proxy.child);
-    const started = performance.now();
-    const received = await drain(`${proxy.url}/cgi-bin/media/get?media_id=gen-${MEDIA_BYTES}`);
-    const seconds = (performance.now() - started) / 1000;
-    const rssPeak = peakRssKiB(proxy.child);
-    console.log(
-      `\n200 MB media/get through the proxy: ${received === MEDIA_BYTES ? "complete" : `INCOMPLETE (${received} bytes)`}, ` +
-        `${(MEDIA_BYTES / 1024 / 1024 / seconds).toFixed(0)} MiB/s; proxy peak RSS ${(rssPeak / 1024).toFixed(1)} MiB ` +
-        `(${(rssBefore / 1024).toFixed(1)} MiB before the download)`,
-    );
+    const slow = await startFake(LATENCY_MS, children);
+    const slowToken = await directToken(slow);
+    const slowProxy = await startProxy(slow, dir, children);
+    const slowBare = await startBare(slow, slowToken, "node:http", children);
+    await httpText(`${slowProxy.url}${USER_GET}`);
+    await latency(`${slow}${USER_GET}&access_token=${slowToken}`, slowBare, slowProxy);
+    await bursts(`${slow}${USER_GET}&access_token=${slowToken}`, slowBare, slowProxy);
+
+    printReport();
   } finally {
     for (const child of children) child.kill("SIGTERM");
+    await Promise.all(children.map((child) => (child.exitCode === null ? once(child, "exit") : Promise.resolve())));
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-function report(name: string, direct: Load, proxy: Load): void {
-  const cell = (load: Load) =>
-    `${load.requestsPerSecond.toFixed(0).padStart(8)} ${String(load.p50).padStart(4)} ${String(load.p99).padStart(5)}`;
-  const ratio = (proxy.requestsPerSecond / direct.requestsPerSecond).toFixed(2);
-  const errors = direct.errors + proxy.errors > 0 ? `  (errors: direct ${direct.errors}, proxy ${proxy.errors})` : "";
-  console.log(
-    `${name.padEnd(22)} | ${cell(direct)}     | ${cell(proxy)}    | ${ratio.padStart(8)}            +${proxy.p50 - direct.p50} ms${errors}`,
+function directUrl(fake: string, token: string, scenario: Scenario): string {
+  return `${fake}${scenario.path}${scenario.path.includes("?") ? "&" : "?"}access_token=${token}`;
+}
+
+/** The same load on each peer, ROUNDS times, the order rotated so drift favours none. */
+async function rounds(
+  peers: { direct?: string; bare: Peer; proxy: Peer },
+  scenario: Scenario,
+): Promise<{ direct?: Load; bare: Load; proxy: Load }> {
+  const runs: { direct: Load[]; bare: Load[]; proxy: Load[] } = { direct: [], bare: [], proxy: [] };
+  const jobs: Array<() => Promise<void>> = [
+    async () => void runs.bare.push(await cannon(`${peers.bare.url}${scenario.path}`, scenario, peers.bare.child)),
+    async () => void runs.proxy.push(await cannon(`${peers.proxy.url}${scenario.path}`, scenario, peers.proxy.child)),
+  ];
+  const direct = peers.direct;
+  if (direct !== undefined) jobs.push(async () => void runs.direct.push(await cannon(direct, scenario)));
+  for (let round = 0; round < ROUNDS; round += 1) {
+    for (let i = 0; i < jobs.length; i += 1) await (jobs[(i + round) % jobs.length] as () => Promise<void>)();
+  }
+  return {
+    bare: best(runs.bare),
+    proxy: best(runs.proxy),
+    ...(runs.direct.length > 0 ? { direct: best(runs.direct) } : {}),
+  };
+}
+
+function throughputRows(name: string, proxy: Load, bare: Load, cpuTarget: number): void {
+  const rps = proxy.requestsPerSecond / bare.requestsPerSecond;
+  const cpu = (proxy.cpuMicros ?? NaN) / (bare.cpuMicros ?? NaN);
+  const errors = proxy.errors + bare.errors > 0 ? ` (errors: ${proxy.errors}/${bare.errors})` : "";
+  row(
+    `${name}, req/s`,
+    proxy.requestsPerSecond.toFixed(0) + errors,
+    bare.requestsPerSecond.toFixed(0),
+    `${rps.toFixed(2)} ×`,
+    "≥ 0.75 ×",
+    rps >= 0.75,
+  );
+  row(
+    `${name}, CPU/request`,
+    `${proxy.cpuMicros?.toFixed(0)} µs`,
+    `${bare.cpuMicros?.toFixed(0)} µs`,
+    `${cpu.toFixed(2)} ×`,
+    `≤ ${cpuTarget} ×`,
+    cpu <= cpuTarget,
   );
 }
 
-function reportObservabilityCost(on: Load, off: Load): void {
-  const ratio = on.requestsPerSecond / off.requestsPerSecond;
-  const cpu = (load: Load) => `${(load.cpuMicros ?? NaN).toFixed(0)} µs CPU/request`;
+/** The forwarding leg alone: the bare proxy on node:http, http-proxy and undici. */
+async function transports(fake: string, token: string, bare: Peer, children: ChildProcess[]): Promise<void> {
+  const others = [
+    ["http-proxy", await startBare(fake, token, "http-proxy", children)],
+    ["undici", await startBare(fake, token, "undici", children)],
+  ] as const;
+  for (const scenario of [GET_USER, SEND_MESSAGE]) {
+    for (const [name, peer] of others) {
+      await httpText(`${peer.url}${USER_GET}`);
+      const runs = await rounds({ bare, proxy: peer }, scenario);
+      const cpu = (runs.proxy.cpuMicros ?? NaN) / (runs.bare.cpuMicros ?? NaN);
+      row(
+        `transport ${name} vs node:http, ${scenario.name}`,
+        `${runs.proxy.requestsPerSecond.toFixed(0)} req/s ${runs.proxy.cpuMicros?.toFixed(0)} µs`,
+        `${runs.bare.requestsPerSecond.toFixed(0)} req/s ${runs.bare.cpuMicros?.toFixed(0)} µs`,
+        `${(runs.proxy.requestsPerSecond / runs.bare.requestsPerSecond).toFixed(2)} × req/s, ${cpu.toFixed(2)} × CPU`,
+        "(measure)",
+      );
+    }
+  }
+}
+
+/** The same product with its access log and metrics off: what both cost, side by side. */
+async function observabilityCost(fake: string, dir: string, proxy: Peer, children: ChildProcess[]): Promise<void> {
+  const quiet = await startQuietProxy(fake, dir, children);
+  await httpText(`${quiet.url}${USER_GET}`);
+  const runs = await rounds({ bare: quiet, proxy }, GET_USER);
+  row(
+    `log (${LOG_LEVEL}) + metrics vs silent + off, GET`,
+    `${runs.proxy.cpuMicros?.toFixed(0)} µs`,
+    `${runs.bare.cpuMicros?.toFixed(0)} µs`,
+    `+${((runs.proxy.cpuMicros ?? NaN) - (runs.bare.cpuMicros ?? NaN)).toFixed(0)} µs CPU/request`,
+    "(measure)",
+  );
+  reportIsolatedCost();
+}
+
+/** 200 MiB media/get, fast and throttled readers; RSS over idle (after start and one request). */
+async function stream(proxy: Peer, bare: Peer): Promise<void> {
+  const idle = { proxy: rssKiB(proxy.child), bare: rssKiB(bare.child) };
+  const mib = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
+  row(
+    "idle RSS (after start + 1 request)",
+    mib(idle.proxy),
+    mib(idle.bare),
+    mib(idle.proxy),
+    "≤ 80 MiB",
+    idle.proxy <= 80 * 1024,
+  );
+  const url = (peer: Peer) => `${peer.url}/cgi-bin/media/get?media_id=gen-${MEDIA_BYTES}`;
+  const fetchOn = async (peer: Peer, rate: number) => {
+    resetPeakRss(peer.child);
+    const { bytes, seconds } = await download(url(peer), rate);
+    if (bytes !== MEDIA_BYTES) throw new Error(`media/get through ${peer.url} got ${bytes} of ${MEDIA_BYTES} bytes`);
+    return { mibPerSecond: MEDIA_BYTES / 1024 / 1024 / seconds, peak: peakRssKiB(peer.child) };
+  };
+  const fast = { proxy: [] as number[], bare: [] as number[] };
+  let proxyPeak = 0;
+  let barePeak = 0;
+  for (let round = 0; round < ROUNDS; round += 1) {
+    const a = await fetchOn(round % 2 === 0 ? proxy : bare, Infinity);
+    const b = await fetchOn(round % 2 === 0 ? bare : proxy, Infinity);
+    const [p, q] = round % 2 === 0 ? [a, b] : [b, a];
+    fast.proxy.push(p.mibPerSecond);
+    fast.bare.push(q.mibPerSecond);
+    proxyPeak = Math.max(proxyPeak, p.peak);
+    barePeak = Math.max(barePeak, q.peak);
+  }
+  const [p, q] = [Math.max(...fast.proxy), Math.max(...fast.bare)];
+  row("200 MiB media/get, MiB/s", p.toFixed(0), q.toFixed(0), `${(p / q).toFixed(2)} ×`, "≥ 0.9 ×", p / q >= 0.9);
+  row(
+    "  peak RSS over idle, fast reader",
+    `+${mib(proxyPeak - idle.proxy)}`,
+    `+${mib(barePeak - idle.bare)}`,
+    `+${mib(proxyPeak - idle.proxy)}`,
+    "≤ +16 MiB",
+    proxyPeak - idle.proxy <= 16 * 1024,
+  );
+  const slowProxy = await fetchOn(proxy, SLOW_READER_BYTES_PER_SECOND);
+  const slowBare = await fetchOn(bare, SLOW_READER_BYTES_PER_SECOND);
+  row(
+    "  peak RSS over idle, 100 MiB/s reader",
+    `+${mib(slowProxy.peak - idle.proxy)}`,
+    `+${mib(slowBare.peak - idle.bare)}`,
+    `+${mib(slowProxy.peak - idle.proxy)}`,
+    "≤ +16 MiB",
+    slowProxy.peak - idle.proxy <= 16 * 1024,
+  );
+}
+
+/** WeCom invalidates the token; STORM_REQUESTS requests at once must cost one gettoken. */
+async function storm(fake: string, proxy: Peer): Promise<void> {
+  const before = await gettokenCalls(fake);
+  await httpText(`${fake}/sandbox/invalidate`, "POST");
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 50 });
+  try {
+    const answers = await Promise.all(
+      Array.from({ length: STORM_REQUESTS }, () => httpText(`${proxy.url}${USER_GET}`, "GET", agent)),
+    );
+    const failed = answers.filter((text) => (JSON.parse(text) as { errcode?: number }).errcode !== 0).length;
+    const calls = (await gettokenCalls(fake)) - before;
+    row(
+      `invalidation storm (${STORM_REQUESTS} requests), gettoken`,
+      String(calls),
+      "–",
+      String(calls),
+      "= 1",
+      calls === 1,
+    );
+    row("  failed requests", String(failed), "–", String(failed), "= 0", failed === 0);
+  } finally {
+    agent.destroy();
+  }
+}
+
+/** Added latency at 20 ms upstream, measured to the tenth of a millisecond. */
+async function latency(direct: string, bare: Peer, proxy: Peer): Promise<void> {
+  const runs = { direct: [] as number[][], bare: [] as number[][], proxy: [] as number[][] };
+  const jobs = [
+    async () => void runs.direct.push(await latencies(direct, CONNECTIONS, SECONDS)),
+    async () => void runs.bare.push(await latencies(`${bare.url}${USER_GET}`, CONNECTIONS, SECONDS)),
+    async () => void runs.proxy.push(await latencies(`${proxy.url}${USER_GET}`, CONNECTIONS, SECONDS)),
+  ];
+  await latencies(`${proxy.url}${USER_GET}`, CONNECTIONS, 1); // warm its pool to WeCom
+  for (let round = 0; round < ROUNDS; round += 1)
+    for (let i = 0; i < jobs.length; i += 1) await (jobs[(i + round) % jobs.length] as () => Promise<void>)();
+  // Per peer, the round with the lowest p50: the quietest moment each was measured in.
+  const quietest = (all: number[][]) => all.reduce((a, b) => (quantile(b, 0.5) < quantile(a, 0.5) ? b : a));
+  const [d, b, p] = [quietest(runs.direct), quietest(runs.bare), quietest(runs.proxy)];
+  for (const [q, label, target] of [
+    [0.5, "p50", 0.3],
+    [0.99, "p99", 1.5],
+  ] as const) {
+    const added = quantile(p, q) - quantile(d, q);
+    row(
+      `${LATENCY_MS} ms upstream, ${label} added over direct (${quantile(d, q).toFixed(2)} ms)`,
+      `+${added.toFixed(2)} ms`,
+      `+${(quantile(b, q) - quantile(d, q)).toFixed(2)} ms`,
+      `+${added.toFixed(2)} ms`,
+      `≤ +${target} ms`,
+      added <= target,
+    );
+  }
+}
+
+/** BURST_REQUESTS GETs at once, each on a new connection, at 20 ms upstream. */
+async function bursts(direct: string, bare: Peer, proxy: Peer): Promise<void> {
+  const all = { direct: [] as number[], bare: [] as number[], proxy: [] as number[] };
+  const urls = { direct, bare: `${bare.url}${USER_GET}`, proxy: `${proxy.url}${USER_GET}` };
+  const order = ["direct", "bare", "proxy"] as const;
+  for (let i = 0; i < BURSTS; i += 1)
+    for (let j = 0; j < order.length; j += 1) {
+      const peer = order[(i + j) % order.length] as (typeof order)[number];
+      all[peer].push(...(await burst(urls[peer], BURST_REQUESTS)));
+    }
+  const p99 = (times: number[]) =>
+    quantile(
+      [...times].sort((a, b) => a - b),
+      0.99,
+    );
+  const [d, b, p] = [p99(all.direct), p99(all.bare), p99(all.proxy)];
+  row(
+    `${BURST_REQUESTS} new connections at once, p99 (direct ${d.toFixed(0)} ms)`,
+    `${p.toFixed(0)} ms`,
+    `${b.toFixed(0)} ms`,
+    `${(p / d).toFixed(2)} × direct`,
+    "≤ 1.5 × direct",
+    p / d <= 1.5,
+  );
+}
+
+/** `--profile`: the proxy under `node --cpu-prof`, GET user/get then POST message/send. */
+async function profile(fake: string, dir: string, children: ChildProcess[]): Promise<void> {
+  const out = mkdtempSync(path.join(os.tmpdir(), "wecom-proxy-profile-"));
+  mkdirSync(out, { recursive: true });
+  const proxy = await startProxy(fake, dir, children, {}, ["--cpu-prof", `--cpu-prof-dir=${out}`]);
+  await httpText(`${proxy.url}${USER_GET}`);
+  let requests = 0;
+  // The profile's clock is the monotonic one: the start-up before the load is left out.
+  const fromMicros = Number(process.hrtime.bigint() / 1000n);
+  for (const scenario of [GET_USER, SEND_MESSAGE]) {
+    const load = await cannon(`${proxy.url}${scenario.path}`, scenario, proxy.child);
+    requests += load.requests;
+    console.log(
+      `${scenario.name}: ${load.requestsPerSecond.toFixed(0)} req/s, ${load.cpuMicros?.toFixed(0)} µs CPU/request`,
+    );
+  }
+  const toMicros = Number(process.hrtime.bigint() / 1000n);
+  proxy.child.kill("SIGTERM");
+  await once(proxy.child, "exit");
+  const file = readdirSync(out).find((name) => name.endsWith(".cpuprofile"));
+  if (file === undefined) throw new Error(`no CPU profile was written to ${out}`);
+  printTop(path.join(out, file), 25, requests, { fromMicros, toMicros });
+}
+
+function printReport(): void {
+  const widths = [48, 22, 22, 30, 16];
+  const cells = (values: string[]) => values.map((v, i) => v.padEnd(widths[i] ?? 0)).join(" | ");
+  console.log(`\n${cells(["measure", "wecom-proxy", "bare proxy", "ratio / value", "target"])} | met`);
+  console.log(widths.map((w) => "-".repeat(w)).join("-|-") + "-|----");
+  for (const r of rows)
+    console.log(
+      `${cells([r.measure, r.product, r.yardstick, r.value, r.target])} | ${r.met === undefined ? "" : r.met ? "yes" : "NO"}`,
+    );
+  const missed = rows.filter((r) => r.met === false).length;
   console.log(
-    `\ncost of the access log + metrics (GET user/get through the proxy, log level ${LOG_LEVEL} + metrics vs silent + metrics off):\n` +
-      `  on:  ${on.requestsPerSecond.toFixed(0).padStart(7)} req/s  p50 ${on.p50} ms  p99 ${on.p99} ms  ${cpu(on)}\n` +
-      `  off: ${off.requestsPerSecond.toFixed(0).padStart(7)} req/s  p50 ${off.p50} ms  p99 ${off.p99} ms  ${cpu(off)}\n` +
-      `  on/off req/s ${ratio.toFixed(2)}; ${((on.cpuMicros ?? NaN) - (off.cpuMicros ?? NaN)).toFixed(0)} µs more proxy CPU per request` +
-      (on.errors + off.errors > 0 ? `  (errors: on ${on.errors}, off ${off.errors})` : ""),
+    `\n${missed === 0 ? "every target met" : `${missed} target(s) not met`}; load average at the end ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ")}`,
   );
 }
 
@@ -174,41 +447,18 @@ function reportIsolatedCost(): void {
     instruments.upstream("notify", 0.0012);
   });
   const baseline = cpuMicrosPer(() => void line());
-  console.log(
-    `  alone, ${iterations} times in this process: access log line ${(logging - baseline).toFixed(2)} µs, ` +
-      `metric updates ${(metrics - baseline).toFixed(2)} µs CPU per request`,
+  row(
+    "  alone: access log line, metric updates",
+    `${(logging - baseline).toFixed(2)} µs`,
+    `${(metrics - baseline).toFixed(2)} µs`,
+    "",
+    "(measure)",
   );
 }
 
-/** A load, and the proxy's CPU time per request while it ran (from /proc). */
-async function loadMeasuringCpu(
-  url: string,
-  scenario: { method: "GET" | "POST"; body?: string },
-  child: ChildProcess,
-): Promise<Load> {
-  const before = cpuTicks(child);
-  const result = await autocannon({ url, method: scenario.method, connections: CONNECTIONS, duration: SECONDS });
-  const ticks = cpuTicks(child) - before;
-  return {
-    requestsPerSecond: result.requests.average,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    errors: result.errors + result.non2xx,
-    cpuMicros: ((ticks / CLOCK_TICKS_PER_SECOND) * 1e6) / Math.max(1, result.requests.total),
-  };
-}
-
-/** utime + stime of the process so far, in clock ticks (Linux /proc/PID/stat fields 14 and 15). */
-function cpuTicks(child: ChildProcess): number {
-  const stat = readFileSync(`/proc/${child.pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return Number(fields[11]) + Number(fields[12]);
-}
-
-async function load(
-  url: string,
-  scenario: { method: "GET" | "POST"; body?: string; headers?: Record<string, string> },
-): Promise<Load> {
+/** A load; with `child`, that process's CPU time per request while it ran (from /proc). */
+async function cannon(url: string, scenario: Scenario, child?: ChildProcess): Promise<Load & { requests: number }> {
+  const before = child === undefined ? 0 : cpuMicros(child);
   const result = await autocannon({
     url,
     method: scenario.method,
@@ -217,19 +467,21 @@ async function load(
     connections: CONNECTIONS,
     duration: SECONDS,
   });
+  const used = child === undefined ? undefined : cpuMicros(child) - before;
   return {
     requestsPerSecond: result.requests.average,
     p50: result.latency.p50,
     p99: result.latency.p99,
     errors: result.errors + result.non2xx,
+    requests: result.requests.total,
+    ...(used === undefined ? {} : { cpuMicros: used / Math.max(1, result.requests.total) }),
   };
 }
-
-const LOG_LEVEL = process.env["BENCH_LOG_LEVEL"] ?? "info";
 
 function writeProxyConfig(
   file: string,
   wecomUrl: string,
+  dir: string,
   log: { level: string },
   metrics: { enabled: boolean },
   extra: Record<string, unknown> = {},
@@ -239,7 +491,8 @@ function writeProxyConfig(
     stringify({
       listen: { host: "127.0.0.1", port: 0 },
       upstream: { url: wecomUrl },
-      store: { url: "memory://" },
+      // The production default: SQLite, one file per proxy.
+      store: { url: `sqlite://${path.join(dir, `${path.basename(file, ".yaml")}.sqlite`)}` },
       log: { ...log, format: "json" },
       metrics,
       corpid: CORP,
@@ -252,22 +505,43 @@ function writeProxyConfig(
   );
 }
 
+let configs = 0;
+
 async function startProxy(
   wecomUrl: string,
   dir: string,
   children: ChildProcess[],
   extra: Record<string, unknown> = {},
-) {
-  const configFile = path.join(dir, `bench-${children.length}.yaml`);
-  writeProxyConfig(configFile, wecomUrl, { level: LOG_LEVEL }, { enabled: true }, extra);
-  const started = await startChild(["dist/src/cli/main.js", "--config", configFile], children);
+  nodeFlags: string[] = [],
+): Promise<Peer> {
+  const configFile = path.join(dir, `bench-${(configs += 1)}.yaml`);
+  writeProxyConfig(configFile, wecomUrl, dir, { level: LOG_LEVEL }, { enabled: true }, extra);
+  const started = await startChild([...nodeFlags, "dist/src/cli/main.js", "--config", configFile], children);
   return { url: (JSON.parse(started.firstLine) as { url: string }).url, child: started.child };
 }
 
+async function startBare(
+  wecomUrl: string,
+  token: string,
+  transport: Transport,
+  children: ChildProcess[],
+): Promise<Peer> {
+  const started = await startChild(
+    ["dist/bench/bare-proxy.js", JSON.stringify({ upstream: wecomUrl, token, transport })],
+    children,
+  );
+  return { url: (JSON.parse(started.firstLine) as { url: string }).url, child: started.child };
+}
+
+async function startFake(latencyMs: number, children: ChildProcess[]): Promise<string> {
+  const started = await startChild(["dist/bench/fake-upstream.js", JSON.stringify([APP]), String(latencyMs)], children);
+  return (JSON.parse(started.firstLine) as { url: string }).url;
+}
+
 /** Log level silent and metrics off. It prints nothing, so it gets a port chosen here. */
-async function startQuietProxy(wecomUrl: string, dir: string, children: ChildProcess[]) {
+async function startQuietProxy(wecomUrl: string, dir: string, children: ChildProcess[]): Promise<Peer> {
   const configFile = path.join(dir, "bench-quiet.yaml");
-  writeProxyConfig(configFile, wecomUrl, { level: "silent" }, { enabled: false });
+  writeProxyConfig(configFile, wecomUrl, dir, { level: "silent" }, { enabled: false });
   const port = await freePort();
   const child = spawn(process.execPath, ["dist/src/cli/main.js", "--config", configFile, "--port", String(port)], {
     cwd: ROOT,
@@ -305,7 +579,7 @@ async function startChild(
   children.push(child);
   const lines = createInterface({ input: child.stdout });
   const [firstLine] = (await Promise.race([once(lines, "line"), once(child, "exit")])) as [string];
-  if (typeof firstLine !== "string") throw new Error(`${args[0]} exited before it was ready`);
+  if (typeof firstLine !== "string") throw new Error(`${args.join(" ")} exited before it was ready`);
   // Keep draining without splitting lines, so the child never blocks on a full pipe and the
   // benchmark spends as little CPU as it can on the proxy's log.
   lines.close();
@@ -320,27 +594,16 @@ async function directToken(wecomUrl: string): Promise<string> {
   return answer.access_token;
 }
 
+async function gettokenCalls(wecomUrl: string): Promise<number> {
+  return (JSON.parse(await httpText(`${wecomUrl}/sandbox/stats`)) as { gettoken: number }).gettoken;
+}
+
 /** What a legacy app gets from gettoken through the proxy with its client key. */
 async function issuedToken(proxyUrl: string): Promise<string> {
   const answer = JSON.parse(await httpText(`${proxyUrl}/cgi-bin/gettoken?corpid=${CORP}&corpsecret=${CLIENT_KEY}`)) as {
     access_token: string;
   };
   return answer.access_token;
-}
-
-/** Downloads and discards, counting bytes. */
-function drain(url: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    http
-      .get(url, (res) => {
-        let bytes = 0;
-        res
-          .on("data", (chunk: Buffer) => (bytes += chunk.length))
-          .on("end", () => resolve(bytes))
-          .on("error", reject);
-      })
-      .on("error", reject);
-  });
 }
 
 await main();

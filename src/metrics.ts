@@ -33,7 +33,7 @@ export interface Instruments {
   readonly enabled: boolean;
   request(outcome: RequestOutcome, seconds: number): void;
   /** One exchange with WeCom: the wait for its response headers. */
-  upstream(agent: string | undefined, seconds: number): void;
+  readonly upstream: (agent: string | undefined, seconds: number) => void;
   readonly tokens: TokenObserver;
   /** Where the expiry gauge reads at scrape time; the newest configuration's source wins. */
   watchTokens(expiries: TokenExpiries): void;

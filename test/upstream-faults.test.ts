@@ -68,6 +68,31 @@ describe("WeCom unreachable or slow", () => {
     });
   });
 
+  test("a client that stops reading for longer than upstream.timeoutMs still gets the whole download", async () => {
+    await withStack({ configure: fastTimeout }, async (stack) => {
+      // Far more than the kernel buffers on both sockets: the proxy must pause WeCom's stream.
+      const size = 32 * 1024 * 1024;
+      const url = `${stack.proxyUrl}/cgi-bin/media/get?media_id=gen-${size}`;
+      const response = await new Promise<http.IncomingMessage>((resolve, reject) =>
+        http.get(url, { agent: false }, resolve).on("error", reject),
+      );
+      let received = 0;
+      response.on("data", (chunk: Buffer) => (received += chunk.length));
+      await once(response, "data");
+      response.pause();
+      // The clock under test is the proxy's socket timeout, which no test clock moves: the
+      // reader stays paused for three times upstream.timeoutMs.
+      await new Promise((resolve) => setTimeout(resolve, 900));
+      response.resume();
+      await once(response, "end");
+      expect(received).toBe(size);
+      const line = await stack.logs.waitFor(
+        (l) => l["msg"] === "request" && l["url"] === url.slice(stack.proxyUrl.length),
+      );
+      expect(line["status"]).toBe(200);
+    });
+  });
+
   test("WeCom resetting the connection of a POST → 502, and the POST is not sent twice", async ({ stack }) => {
     await getJson(`${stack.proxyUrl}/cgi-bin/user/get?userid=zhangsan`, { headers: { "x-wecom-agent": "notify" } });
     stack.sandbox.addFault({ path: "/cgi-bin/message/send", reset: true });

@@ -8,6 +8,8 @@ export interface BodyHold {
   readonly until: { once(event: "close", listener: () => void): unknown };
 }
 
+const NO_BODY = Buffer.alloc(0);
+
 /**
  * The whole request body, so a replay can send the same bytes. Rejects with BodyTooLarge
  * as soon as the declared or received size passes the limit, and with Overloaded as soon as
@@ -22,7 +24,10 @@ export function readBody(
 ): Promise<Buffer> {
   const tooLarge = () => new BodyTooLarge(`request body above ${maxBytes} bytes (${setting})`);
   const overloaded = () => new Overloaded("too many request bodies in memory (limits.maxBufferedBytes); retry shortly");
-  const declared = Number(req.headers["content-length"] ?? 0);
+  const length = req.headers["content-length"];
+  // No framing, no body (RFC 9112 §6.3); Node's server discards the empty stream itself.
+  if (length === undefined && req.headers["transfer-encoding"] === undefined) return Promise.resolve(NO_BODY);
+  const declared = Number(length ?? 0);
   if (declared > maxBytes) return Promise.reject(tooLarge());
   if (hold !== undefined && !hold.budget.fits(declared)) return Promise.reject(overloaded());
   return new Promise((resolve, reject) => {

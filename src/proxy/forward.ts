@@ -1,8 +1,8 @@
-// One upstream exchange through http-proxy: sends exactly the given request, resolves with
-// WeCom's response as soon as its headers arrive. Knows nothing of errcodes or tokens.
-import type { ClientRequest, IncomingMessage, ServerResponse } from "node:http";
-import { PassThrough } from "node:stream";
-import httpProxy from "http-proxy";
+// One upstream exchange on node:http: sends exactly the given request, resolves with WeCom's
+// response as soon as its headers arrive. Knows nothing of errcodes, tokens or retries.
+import http, { type ClientRequest, type IncomingMessage, type RequestOptions } from "node:http";
+import https from "node:https";
+import { performance } from "node:perf_hooks";
 import { ClientGone, UpstreamTimeout } from "../errors.js";
 import type { HeaderValue } from "./pass.js";
 import { asUpstreamError, type Upstream } from "./upstream.js";
@@ -12,6 +12,8 @@ export interface UpstreamRequest {
   readonly pathAndQuery: string;
   readonly headers: Readonly<Record<string, HeaderValue>>;
   readonly body: Buffer;
+  /** On whose behalf, for the upstream latency metric only. */
+  readonly agent: string | undefined;
 }
 
 export interface UpstreamResponse {
@@ -21,97 +23,92 @@ export interface UpstreamResponse {
 }
 
 /**
- * A reset on a pooled connection before any answer: WeCom most likely closed it while idle.
- * Only idempotent requests are sent again; a message/send might have been delivered.
+ * A reset or broken pipe on a pooled connection before any answer: WeCom most likely closed
+ * it while it was idle, and the request may not have reached it. Whether to send it again is
+ * the caller's policy (resend-stale.ts).
  */
-export class StaleConnection extends Error {}
+export class StaleConnection extends Error {
+  constructor(readonly code: string) {
+    super(`pooled connection closed by WeCom (${code})`);
+  }
+}
 
-const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
+/** How long WeCom took to send its response headers (replays and resends too). */
+export type UpstreamObserver = (agent: string | undefined, seconds: number) => void;
 
 export interface Forwarder {
-  forward(
-    req: IncomingMessage,
-    res: ServerResponse,
-    request: UpstreamRequest,
-    signal: AbortSignal,
-  ): Promise<UpstreamResponse>;
+  forward(request: UpstreamRequest, signal: AbortSignal): Promise<UpstreamResponse>;
   close(): void;
 }
 
-/** Per-call option that hands the outgoing ClientRequest back to its own call. */
-const ATTACH = "wecomProxyAttach";
-type AttachOptions = httpProxy.ServerOptions & { [ATTACH]?: (proxyReq: ClientRequest) => void };
-
-export function createForwarder(upstream: Upstream): Forwarder {
-  const proxy = httpProxy.createProxyServer({
-    // A URL object: http-proxy would parse a string again on every request.
-    target: upstream.origin,
-    agent: upstream.agent,
-    selfHandleResponse: true,
-    xfwd: false,
-  });
-  proxy.on("proxyReq", (proxyReq, _req, _res, options) => (options as AttachOptions)[ATTACH]?.(proxyReq));
+export function createForwarder(upstream: Upstream, observe?: UpstreamObserver): Forwarder {
+  const { origin, agent, timeoutMs } = upstream;
+  const send = origin.protocol === "https:" ? https.request : http.request;
+  const base: RequestOptions = {
+    protocol: origin.protocol,
+    // node:http wants an IPv6 literal without its brackets.
+    hostname: origin.hostname.replace(/^\[(.*)\]$/, "$1"),
+    port: origin.port,
+    agent,
+  };
   return {
-    forward: (req, res, request, signal) => forwardOnce(proxy, upstream, req, res, request, signal),
-    close: () => proxy.close(),
+    forward: (request, signal) => exchange(send, base, timeoutMs, request, signal, observe),
+    close: () => {},
   };
 }
 
-function forwardOnce(
-  proxy: httpProxy,
-  upstream: Upstream,
-  req: IncomingMessage,
-  res: ServerResponse,
+function exchange(
+  send: typeof http.request,
+  base: RequestOptions,
+  timeoutMs: number,
   request: UpstreamRequest,
   signal: AbortSignal,
+  observe: UpstreamObserver | undefined,
 ): Promise<UpstreamResponse> {
   return new Promise((resolve, reject) => {
-    let proxyReq: ClientRequest | undefined;
+    if (signal.aborted) return reject(new ClientGone());
+    const started = performance.now();
     let failure: Error | undefined;
     let answered = false;
+    const outgoing: ClientRequest = send({
+      ...base,
+      method: request.method,
+      path: request.pathAndQuery,
+      headers: request.headers as http.OutgoingHttpHeaders,
+    });
     const stop = (error: Error) => {
       failure ??= error;
-      proxyReq?.destroy(error);
+      outgoing.destroy(error);
       if (!answered) reject(error);
     };
     const onAbort = () => stop(new ClientGone());
-    if (signal.aborted) return onAbort();
     signal.addEventListener("abort", onAbort, { once: true });
-
-    // Called when http-proxy has a socket for the request and before anything is written:
-    // the body stream only starts once path and headers are exactly ours.
-    const attach = (outgoing: ClientRequest) => {
-      proxyReq = outgoing;
-      outgoing.path = request.pathAndQuery; // http-proxy's urlJoin would collapse "//" in the query
-      // Node's parser only lets through header values that setHeader accepts, so this cannot throw.
-      for (const name of outgoing.getHeaderNames()) outgoing.removeHeader(name);
-      for (const [name, value] of Object.entries(request.headers)) outgoing.setHeader(name, value);
-      outgoing.setTimeout(upstream.timeoutMs, () =>
-        stop(new UpstreamTimeout(`WeCom sent nothing for ${upstream.timeoutMs} ms (upstream.timeoutMs)`)),
-      );
-      outgoing.once("response", (response: IncomingMessage) => {
-        answered = true;
-        resolve({ response, failure: () => failure });
-      });
-      outgoing.once("close", () => signal.removeEventListener("abort", onAbort));
-      body.end(request.body);
-    };
-
-    const body = new PassThrough();
-    const options: AttachOptions = {
-      method: request.method,
-      buffer: body,
-      [ATTACH]: attach,
-      // http-proxy skips its proxyReq hook when Expect is set; the real headers are set in attach().
-      headers: { expect: "" },
-    };
-    proxy.web(req, res, options, (error) => {
-      if (answered || failure !== undefined) return;
-      const stale =
-        proxyReq?.reusedSocket === true &&
-        IDEMPOTENT.has(request.method) &&
-        ["ECONNRESET", "EPIPE"].includes((error as NodeJS.ErrnoException).code ?? "");
-      stop(stale ? new StaleConnection("pooled connection closed by WeCom") : asUpstreamError(error));
+    outgoing.setTimeout(timeoutMs, () => {
+      // A timeout is WeCom's latency too; a reset or a departed client says nothing about it.
+      if (!answered) observe?.(request.agent, (performance.now() - started) / 1000);
+      stop(new UpstreamTimeout(`WeCom sent nothing for ${timeoutMs} ms (upstream.timeoutMs)`));
     });
+    outgoing.on("response", (response: IncomingMessage) => {
+      answered = true;
+      observe?.(request.agent, (performance.now() - started) / 1000);
+      timeOnlyWhileReading(outgoing, response, timeoutMs);
+      resolve({ response, failure: () => failure });
+    });
+    outgoing.on("error", (error: NodeJS.ErrnoException) => {
+      if (answered || failure !== undefined) return;
+      const stale = outgoing.reusedSocket && (error.code === "ECONNRESET" || error.code === "EPIPE");
+      stop(stale ? new StaleConnection(error.code as string) : asUpstreamError(error));
+    });
+    outgoing.once("close", () => signal.removeEventListener("abort", onAbort));
+    if (request.body.length > 0) outgoing.end(request.body);
+    else outgoing.end();
   });
+}
+
+/**
+ * upstream.timeoutMs is WeCom's silence while the proxy reads: a slow client holds the
+ * response paused (back-pressure), and that pause is nobody's silence, so the clock stops.
+ */
+function timeOnlyWhileReading(outgoing: ClientRequest, response: IncomingMessage, timeoutMs: number): void {
+  response.on("pause", () => outgoing.setTimeout(0)).on("resume", () => outgoing.setTimeout(timeoutMs));
 }

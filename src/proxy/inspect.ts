@@ -26,9 +26,12 @@ export async function inspect(upstream: UpstreamResponse): Promise<Answer> {
 /** JSON answers, and WeCom's occasional text/plain ones; media and files are not. */
 function isTextual(contentType: string | undefined): boolean {
   if (contentType === undefined) return true;
-  const type = contentType.split(";")[0]?.trim().toLowerCase() ?? "";
+  const semicolon = contentType.indexOf(";");
+  const type = (semicolon === -1 ? contentType : contentType.slice(0, semicolon)).trim().toLowerCase();
   return type === "application/json" || type.startsWith("text/") || type.endsWith("+json");
 }
+
+const ignore = () => {};
 
 function peek(upstream: UpstreamResponse, limit: number): Promise<{ head: Buffer[]; complete: boolean }> {
   const { response } = upstream;
@@ -38,7 +41,7 @@ function peek(upstream: UpstreamResponse, limit: number): Promise<{ head: Buffer
     const finish = (complete: boolean) => {
       response.off("data", onData).off("end", onEnd).off("error", onError).off("close", onClose);
       // A later error is seen where the rest is streamed; until then it must not go unheard.
-      response.on("error", () => {});
+      response.on("error", ignore);
       if (!complete) response.pause();
       resolve({ head, complete });
     };

@@ -23,8 +23,11 @@ export function runPasses(outgoing: Outgoing, passes: readonly Pass[]): Outgoing
   return passes.reduce((current, pass) => pass(current), outgoing);
 }
 
+/** The request with the headers `drop` names removed; the same request when it names none. */
 export function withoutHeaders(outgoing: Outgoing, drop: (name: string) => boolean): Outgoing {
+  const names = Object.keys(outgoing.headers);
+  if (!names.some(drop)) return outgoing;
   const headers: Record<string, HeaderValue> = {};
-  for (const [name, value] of Object.entries(outgoing.headers)) if (!drop(name)) headers[name] = value;
+  for (const name of names) if (!drop(name)) headers[name] = outgoing.headers[name] as HeaderValue;
   return { ...outgoing, headers };
 }

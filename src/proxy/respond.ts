@@ -13,15 +13,13 @@ export async function sendAnswer(
   signal: AbortSignal,
 ): Promise<void> {
   const { response } = answer;
-  res.writeHead(response.statusCode ?? 502, response.statusMessage, [
-    ...endToEnd(response.rawHeaders),
-    ...extraHeaders,
-  ]);
-  for (const chunk of answer.head) res.write(chunk);
+  res.writeHead(response.statusCode ?? 502, response.statusMessage, endToEnd(response.rawHeaders, extraHeaders));
   if (answer.complete) {
-    res.end();
+    // One write: headers and the whole (small) body leave together.
+    res.end(answer.head.length === 1 ? answer.head[0] : Buffer.concat(answer.head));
     return;
   }
+  for (const chunk of answer.head) res.write(chunk);
   try {
     await pipeline(response, res);
   } catch (error) {
@@ -33,17 +31,19 @@ export async function sendAnswer(
 }
 
 /** rawHeaders (name, value, name, value…) without hop-by-hop ones, case and repeats kept. */
-function endToEnd(rawHeaders: readonly string[]): string[] {
-  const connectionNamed = new Set(
-    rawHeaders
-      .filter((_, i) => i % 2 === 1 && rawHeaders[i - 1]?.toLowerCase() === "connection")
-      .flatMap((value) => value.split(",").map((name) => name.trim().toLowerCase())),
-  );
+function endToEnd(rawHeaders: readonly string[], extraHeaders: readonly string[]): string[] {
+  let connectionNamed: Set<string> | undefined;
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    if ((rawHeaders[i] as string).toLowerCase() !== "connection") continue;
+    connectionNamed ??= new Set();
+    for (const name of (rawHeaders[i + 1] as string).split(",")) connectionNamed.add(name.trim().toLowerCase());
+  }
   const kept: string[] = [];
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = rawHeaders[i] as string;
-    if (isHopByHop(name) || connectionNamed.has(name.toLowerCase())) continue;
+    if (isHopByHop(name) || connectionNamed?.has(name.toLowerCase()) === true) continue;
     kept.push(name, rawHeaders[i + 1] as string);
   }
+  for (const value of extraHeaders) kept.push(value);
   return kept;
 }

@@ -40,7 +40,7 @@ export function createUpstream(url: URL, timeoutMs: number, egress?: EgressProxy
   };
   const agent =
     egress !== undefined
-      ? tunnellingAgent(egress, secure, options)
+      ? tunnellingAgent(egress, options)
       : secure
         ? new https.Agent(options)
         : new http.Agent(options);
@@ -60,8 +60,9 @@ export function createUpstream(url: URL, timeoutMs: number, egress?: EgressProxy
  * Tunnels through the forward proxy with CONNECT (TLS to WeCom runs inside the tunnel), with
  * the same pooling. The proxy's credentials, if any, go in Proxy-Authorization on CONNECT only.
  */
-function tunnellingAgent(egress: EgressProxy, secure: boolean, options: http.AgentOptions): http.Agent {
-  const agent = new OneOriginTunnellingAgent(egress.url, secure, options);
+function tunnellingAgent(egress: EgressProxy, options: http.AgentOptions): http.Agent {
+  // Every request names its protocol, so the library pools each tunnel under the right name.
+  const agent = new HttpsProxyAgent(egress.url, options);
   // The library would replay a refusal (407, 403, 502…) as if WeCom had answered it.
   agent.on("proxyConnect", ({ statusCode }: { statusCode: number }, req: http.ClientRequest) => {
     if (statusCode === 200) return;
@@ -70,26 +71,6 @@ function tunnellingAgent(egress: EgressProxy, secure: boolean, options: http.Age
     );
   });
   return agent;
-}
-
-/**
- * The library guesses http or https per request, from the request's options or else from the
- * call stack; http-proxy's options name no protocol, so a socket would be pooled under one name
- * and looked for under another, and every request would open a new tunnel. This agent serves
- * one origin, so the answer is known.
- */
-class OneOriginTunnellingAgent extends HttpsProxyAgent<string> {
-  constructor(
-    proxy: URL,
-    private readonly secure: boolean,
-    options: http.AgentOptions,
-  ) {
-    super(proxy, options);
-  }
-
-  override isSecureEndpoint(): boolean {
-    return this.secure;
-  }
 }
 
 function getJson(

@@ -124,7 +124,7 @@ export function createRuntime(config: Config, deps: ProxyDeps, previous?: Runtim
   instruments.watchTokens(() =>
     [...config.agents.values()].map((agent) => [agent.name, tokens.status(agent).secondsLeft] as const),
   );
-  const forwarder = createForwarder(upstream);
+  const forwarder = createForwarder(upstream, config.metrics.enabled ? instruments.upstream : undefined);
   const bodyBudget = deps.bodyBudget ?? previous?.bodyBudget ?? new BodyBudget(config.limits.maxBufferedBytes);
   bodyBudget.resize(config.limits.maxBufferedBytes);
   const routing = new Routing(config);

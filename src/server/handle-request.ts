@@ -17,7 +17,6 @@ import type { Answer } from "../proxy/inspect.js";
 import { runPasses } from "../proxy/pass.js";
 import { exchangeWithReplay } from "../proxy/replay.js";
 import { sendAnswer } from "../proxy/respond.js";
-import { timedForwarder } from "../proxy/timed-forwarder.js";
 import { explicitAgentOf, locate } from "../routing/locate.js";
 import { normalizePath } from "../routing/normalize-path.js";
 import type { AgentPick } from "../routing/pick-agent.js";
@@ -108,14 +107,10 @@ async function serve(rt: Runtime, req: IncomingMessage, res: ServerResponse, lin
   const request = { agent: pick.agent, method: outgoing.method, path: pick.path, body, ip: req.socket.remoteAddress };
   const guarded = await rt.budgets.guard(request, signal, () =>
     exchangeWithReplay({
-      forwarder: rt.instruments.enabled
-        ? timedForwarder(rt.forwarder, (seconds) => rt.instruments.upstream(line.agent, seconds))
-        : rt.forwarder,
+      forwarder: rt.forwarder,
       tokens: pick.agent === undefined ? rt.tokens : rt.tokens.withLog(requestLog(rt, line)),
       agent: pick.agent,
       outgoing,
-      req,
-      res,
       signal,
     }),
   );

@@ -3,6 +3,8 @@ import zlib from "node:zlib";
 
 /** WeCom writes errcode first; a long answer is read only this far. */
 const LEADING_ERRCODE = /^\s*\{\s*"errcode"\s*:\s*(-?\d+)/;
+/** The same, where the number is known to end (a whole body: nothing like 0.5 or 1e3). */
+const WHOLE_LEADING_ERRCODE = /^\s*\{\s*"errcode"\s*:\s*(-?\d+)\s*[,}]/;
 
 /**
  * @param head the body's first bytes as received (possibly compressed)
@@ -12,6 +14,9 @@ export function errcodeOf(head: Buffer, contentEncoding: string | undefined, com
   const text = decode(head, contentEncoding, complete);
   if (text === undefined) return undefined;
   if (complete) {
+    // Most answers: errcode first, an integer; the whole text is parsed only otherwise.
+    const lead = WHOLE_LEADING_ERRCODE.exec(text);
+    if (lead !== null) return Number(lead[1]);
     try {
       const errcode = (JSON.parse(text) as { errcode?: unknown } | null)?.errcode;
       return typeof errcode === "number" ? errcode : undefined;

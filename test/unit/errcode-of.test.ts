@@ -27,6 +27,11 @@ describe("uncompressed answers", () => {
     expect(errcodeOf(Buffer.from('{"errcode":-1,"errmsg":"system busy"}'), undefined, true)).toBe(-1);
   });
 
+  test("reads a non-integer errcode at the start of a complete body as JSON does", () => {
+    expect(errcodeOf(Buffer.from('{"errcode":0.5,"errmsg":"odd"}'), undefined, true)).toBe(0.5);
+    expect(errcodeOf(Buffer.from('{"errcode":4e4}'), undefined, true)).toBe(40000);
+  });
+
   test("reads errcode wherever it stands in a complete body", () => {
     expect(errcodeOf(Buffer.from('{"errmsg":"invalid access_token","errcode":40014}'), undefined, true)).toBe(40014);
   });

@@ -8,7 +8,10 @@ import type { Outgoing } from "../pass.js";
  */
 export function pathWithToken(outgoing: Outgoing, token: string): string {
   const tokenParam = `access_token=${encodeURIComponent(token)}`;
-  if (outgoing.rawQuery === "") return `${outgoing.path}?${tokenParam}`;
+  const { path, rawQuery } = outgoing;
+  if (rawQuery === "") return `${path}?${tokenParam}`;
+  // Without "access_token" or any percent-encoding, no parameter can decode to that name.
+  if (!rawQuery.includes("access_token") && !rawQuery.includes("%")) return `${path}?${rawQuery}&${tokenParam}`;
   // Split here rather than joined back first: an empty parameter ("&access_token=x") is kept too.
   const kept = outgoing.rawQuery.split("&").filter((param) => paramName(param) !== "access_token");
   return `${outgoing.path}?${[...kept, tokenParam].join("&")}`;

@@ -1,0 +1,25 @@
+// Policy: a pooled connection WeCom had already closed is not WeCom's answer. An idempotent
+// request goes once more, on another connection; any other (a message/send might have been
+// delivered) fails as unreachable.
+import { UpstreamUnreachable } from "../errors.js";
+import { StaleConnection, type Forwarder, type UpstreamRequest, type UpstreamResponse } from "./forward.js";
+
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
+
+export async function forwardResendingStale(
+  forwarder: Forwarder,
+  request: UpstreamRequest,
+  signal: AbortSignal,
+): Promise<UpstreamResponse> {
+  try {
+    return await forwarder.forward(request, signal);
+  } catch (error) {
+    if (!(error instanceof StaleConnection)) throw error;
+    if (!IDEMPOTENT.has(request.method)) throw new UpstreamUnreachable(`WeCom is unreachable (${error.code})`);
+  }
+  try {
+    return await forwarder.forward(request, signal);
+  } catch (again) {
+    throw again instanceof StaleConnection ? new UpstreamUnreachable("WeCom closed the connection twice") : again;
+  }
+}
