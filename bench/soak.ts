@@ -107,7 +107,7 @@ async function main(): Promise<number> {
     return run.report();
   } finally {
     for (const child of children) child.kill("SIGKILL");
-    await Promise.all([...children].map((child) => (child.exitCode === null ? once(child, "exit") : undefined)));
+    await Promise.all([...children].filter((child) => child.exitCode === null).map((child) => once(child, "exit")));
     await wecom.close();
     await target.close();
     rmSync(dir, { recursive: true, force: true });
@@ -643,7 +643,7 @@ async function spawnReplica(
   });
   children.add(child);
   child.once("exit", () => children.delete(child));
-  const lines = createInterface({ input: child.stdout! });
+  const lines = createInterface({ input: child.stdout });
   const listening = new Promise<{ url: string; callbacks: string }>((resolve) =>
     lines.on("line", (line) => {
       // Keeps draining after the first line, so the child never blocks on a full pipe.

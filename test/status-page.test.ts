@@ -99,7 +99,7 @@ describe("statusView", () => {
     const contacts = stack.config.agents.get("contacts")!;
     const view = await statusView({
       ...stack.runtime,
-      config: { agents: new Map([["contacts", { ...contacts, families: ["contacts", "message"] }]]) },
+      config: { agents: new Map([["contacts", { ...contacts, families: ["contacts", "kf"] }]]) },
       problems: {
         status: (agent) => ({
           last:
@@ -111,7 +111,7 @@ describe("statusView", () => {
       },
     });
     const text = flat(statusPage(view));
-    expect(text).toContain("<td>contacts, message</td>");
+    expect(text).toContain("<td>contacts, kf</td>");
     expect(text).toContain('<span class="bad">60020</span> add 203.0.113.7 to the app&#39;s trusted IPs<small>0 s ago');
     expect(text).toContain("<td>203.0.113.7</td></tr>");
   });

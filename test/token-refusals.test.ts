@@ -14,7 +14,13 @@ import { CORP_A } from "./helpers/start-stack.js";
 import { LogCapture } from "./helpers/log-capture.js";
 
 const SECRET = "token-refusals-secret-0001";
-const agent: AgentConfig = { name: "contacts", corpid: CORP_A, agentid: undefined, secret: new Secret(SECRET) };
+const agent: AgentConfig = {
+  name: "contacts",
+  corpid: CORP_A,
+  agentid: undefined,
+  families: [],
+  secret: new Secret(SECRET),
+};
 
 let sandbox: FakeWeCom;
 let upstream: Upstream;
