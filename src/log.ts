@@ -1,5 +1,5 @@
 // The logger, built once, with redaction configured here rather than at call sites (DESIGN §8).
-import { pino, stdTimeFunctions, type DestinationStream, type Logger } from "pino";
+import { pino, type DestinationStream, type Logger } from "pino";
 import type { LogFormat } from "./config/schema.js";
 import { paramName } from "./http/request-target.js";
 import { CREDENTIAL_PARAMS } from "./wecom/errcodes.js";
@@ -63,12 +63,25 @@ export function logLevelFrom(configured: string, env: NodeJS.ProcessEnv = proces
   return env["LOG_LEVEL"] ?? configured;
 }
 
+let lastMs = NaN;
+let lastTime = "";
+
+/** pino's isoTime, formatted once per millisecond: a busy proxy writes several lines in one. */
+function isoTimeOncePerMs(): string {
+  const now = Date.now();
+  if (now !== lastMs) {
+    lastMs = now;
+    lastTime = `,"time":"${new Date(now).toISOString()}"`;
+  }
+  return lastTime;
+}
+
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   return pino(
     {
       level,
       base: { service: "wecom-proxy" },
-      timestamp: stdTimeFunctions.isoTime,
+      timestamp: isoTimeOncePerMs,
       serializers: { url: urlSerializer, proxy: urlSerializer },
       redact: { paths: REDACT_PATHS, censor: REDACTED },
     },

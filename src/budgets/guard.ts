@@ -3,6 +3,7 @@
 // calls, retry an idempotent read once after 45033, and trip or release holds by WeCom's answer.
 import { setTimeout as sleep } from "node:timers/promises";
 import type { AgentConfig, BudgetsConfig } from "../config/load.js";
+import type { Abortable } from "../http/client-departure.js";
 import { ApiBudgetExceeded, ConcurrencyExceeded, MemberBudgetExceeded } from "../errors.js";
 import { errorAnswer, type LocalAnswer } from "../wecom/local-answer.js";
 import { CONCURRENCY_LIMITED, FREQUENCY_LIMITED } from "../wecom/limits.js";
@@ -82,14 +83,14 @@ export class Budgets {
 
   async guard<T extends Outcome>(
     request: GuardedRequest,
-    signal: AbortSignal,
+    until: Abortable,
     exchange: () => Promise<T>,
   ): Promise<Guarded<T>> {
     const { agent } = request;
     if (agent === undefined) return { kind: "forwarded", result: await exchange(), waitedMs: 0 };
     const started = this.deps.now();
     const plan = planOf(this.config, agent, request.path, request.body);
-    const { verdict, waited } = await this.admit(agent, plan, started, signal);
+    const { verdict, waited } = await this.admit(agent, plan, started, until);
     if (verdict.kind === "held") {
       this.deps.observer.hold(agent.name, "answered");
       this.remember(agent, request.path, verdict.until);
@@ -100,7 +101,7 @@ export class Budgets {
         waitedMs: waited ? this.deps.now() - started : 0,
       };
     }
-    const slot = await this.enter(agent, plan, started, signal);
+    const slot = await this.enter(agent, plan, started, until);
     const waitedMs = waited || slot?.waited === true ? this.deps.now() - started : 0;
     try {
       let result = await exchange();
@@ -110,7 +111,7 @@ export class Budgets {
         IDEMPOTENT_READS.has(request.method)
       ) {
         this.deps.observer.retried(agent.name);
-        await sleep(CONCURRENCY_RETRY_MS * (1 + this.random()), undefined, { signal });
+        await sleep(CONCURRENCY_RETRY_MS * (1 + this.random()), undefined, { signal: until.signal });
         result = await exchange();
       }
       await this.settle(agent, request.path, plan, verdict.probe, result.answer.errcode);
@@ -125,7 +126,7 @@ export class Budgets {
     agent: AgentConfig,
     plan: Plan,
     started: number,
-    signal: AbortSignal,
+    until: Abortable,
   ): Promise<{ verdict: Exclude<Verdict, { kind: "over" }>; waited: boolean }> {
     const deadline = started + this.config.maxWaitMs;
     let waitedFor: BudgetReason | undefined;
@@ -141,18 +142,22 @@ export class Budgets {
         throw this.refusal(agent, plan, verdict, now);
       }
       waitedFor = verdict.over.some((index) => plan.spends[index]?.kind === "member") ? "member" : "api";
-      await sleep(Math.max(1, verdict.retryAt - now), undefined, { signal });
+      await sleep(Math.max(1, verdict.retryAt - now), undefined, { signal: until.signal });
     }
   }
 
   /** A concurrency slot when maxConcurrentPerApi is set; throws the 429 when none frees in time. */
-  private async enter(agent: AgentConfig, plan: Plan, started: number, signal: AbortSignal) {
+  private async enter(agent: AgentConfig, plan: Plan, started: number, until: Abortable) {
     if (this.gate === undefined) return undefined;
     const waitFrom = this.deps.now();
-    const slot = await this.gate.enter(plan.hold, Math.max(0, started + this.config.maxWaitMs - waitFrom), signal);
+    const slot = await this.gate.enter(
+      plan.hold,
+      Math.max(0, started + this.config.maxWaitMs - waitFrom),
+      until.signal,
+    );
     if (slot === false || slot.queued) this.waited(agent, "concurrency", this.deps.now() - waitFrom);
     if (slot !== false) return { release: slot.release, waited: slot.queued };
-    signal.throwIfAborted();
+    until.signal.throwIfAborted();
     this.count(agent, "concurrency", "refusals");
     this.deps.observer.refused(agent.name, "concurrency");
     throw new ConcurrencyExceeded(

@@ -5,16 +5,22 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 
-/** Per connection: resolves when its latest request is answered, true if the connection stays open. */
-const turns = new WeakMap<Socket, Promise<boolean>>();
+/** Per connection: the answer of its latest request. */
+const latest = new WeakMap<Socket, ServerResponse>();
 
 export function inTurn(req: IncomingMessage, res: ServerResponse, handle: () => void): void {
   const socket = req.socket;
-  const previous = turns.get(socket);
-  turns.set(socket, new Promise((resolve) => res.once("close", () => resolve(res.writableFinished))));
+  const previous = latest.get(socket);
+  latest.set(socket, res);
+  // The usual case, one request at a time: nothing to wait for, nothing allocated.
   if (previous === undefined) return handle();
-  void previous.then((answered) => {
-    // An answer with Connection: close has ended the socket's writable side by now.
-    if (answered && socket.writable && !socket.destroyed) handle();
+  // An answer with Connection: close has ended the socket's writable side once it closed.
+  const stillOpen = () => previous.writableFinished && socket.writable && !socket.destroyed;
+  if (previous.closed) {
+    if (stillOpen()) handle();
+    return;
+  }
+  previous.once("close", () => {
+    if (stillOpen()) handle();
   });
 }

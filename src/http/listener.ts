@@ -17,11 +17,19 @@ export class InFlight {
   }
 
   track<T>(work: Promise<T>): Promise<T> {
+    return work.finally(this.enter());
+  }
+
+  /** Work that is done once the returned function has been called `parts` times. */
+  enter(parts = 1): () => void {
     this.active += 1;
-    return work.finally(() => {
+    let left = parts;
+    return () => {
+      left -= 1;
+      if (left !== 0) return;
       this.active -= 1;
       if (this.active === 0) for (const wake of this.waiters.splice(0)) wake();
-    });
+    };
   }
 
   /** Resolves when nothing is in flight any more. */
@@ -33,11 +41,8 @@ export class InFlight {
 export interface ListenOptions {
   readonly host: string;
   readonly port: number;
-  /**
-   * Answers one request; resolves when it is done with it (answered, or given up). `answered`
-   * resolves when the answer has left (a pipelined one waits its turn).
-   */
-  readonly handle: (req: IncomingMessage, res: ServerResponse, answered: Promise<void>) => Promise<unknown>;
+  /** Answers one request (a pipelined one in its turn); resolves when it is done with it (answered, or given up). */
+  readonly handle: (req: IncomingMessage, res: ServerResponse) => Promise<unknown>;
   /** A handler that rejected: a bug, kept from crashing the process. */
   readonly onUnexpected: (error: unknown) => void;
   /** Timeouts, header size and connection cap (README "Limits"). */
@@ -64,9 +69,13 @@ export async function listen(options: ListenOptions): Promise<Listener> {
       // While stopping, a request that still arrives on an open connection is answered, then
       // its connection closes.
       if (stopping) res.shouldKeepAlive = false;
-      const answered = new Promise<void>((resolve) => res.once("close", () => resolve()));
       // Done when the handler is and the answer has left.
-      void inFlight.track(Promise.all([options.handle(req, res, answered), answered])).catch(options.onUnexpected);
+      const done = inFlight.enter(2);
+      res.once("close", done);
+      options.handle(req, res).then(done, (error: unknown) => {
+        options.onUnexpected(error);
+        done();
+      });
     }),
   );
   const sockets = new Set<Socket>();

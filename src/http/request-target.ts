@@ -19,7 +19,8 @@ export function paramName(rawParam: string): string {
 
 /** The decoded value of the first parameter called `name`, if any. */
 export function queryValue(rawQuery: string, name: string): string | undefined {
-  if (rawQuery === "") return undefined;
+  // Without the name or any percent-encoding, no parameter can decode to it.
+  if (rawQuery === "" || (!rawQuery.includes(name) && !rawQuery.includes("%"))) return undefined;
   for (const param of rawQuery.split("&")) {
     if (paramName(param) !== name) continue;
     const eq = param.indexOf("=");
@@ -38,6 +39,7 @@ export function withoutParam(rawQuery: string, name: string): string {
 }
 
 function decodeLenient(raw: string): string {
+  if (!raw.includes("%") && !raw.includes("+")) return raw;
   try {
     return decodeURIComponent(raw.replace(/\+/g, " "));
   } catch {

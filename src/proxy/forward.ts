@@ -4,6 +4,7 @@ import http, { type ClientRequest, type IncomingMessage, type RequestOptions } f
 import https from "node:https";
 import { performance } from "node:perf_hooks";
 import { ClientGone, UpstreamTimeout } from "../errors.js";
+import type { ClientSide } from "../http/client-departure.js";
 import type { HeaderValue } from "./pass.js";
 import { asUpstreamError, type Upstream } from "./upstream.js";
 
@@ -37,7 +38,7 @@ export class StaleConnection extends Error {
 export type UpstreamObserver = (agent: string | undefined, seconds: number) => void;
 
 export interface Forwarder {
-  forward(request: UpstreamRequest, signal: AbortSignal): Promise<UpstreamResponse>;
+  forward(request: UpstreamRequest, client: ClientSide): Promise<UpstreamResponse>;
   close(): void;
 }
 
@@ -52,7 +53,7 @@ export function createForwarder(upstream: Upstream, observe?: UpstreamObserver):
     agent,
   };
   return {
-    forward: (request, signal) => exchange(send, base, timeoutMs, request, signal, observe),
+    forward: (request, client) => exchange(send, base, timeoutMs, request, client, observe),
     close: () => {},
   };
 }
@@ -62,11 +63,11 @@ function exchange(
   base: RequestOptions,
   timeoutMs: number,
   request: UpstreamRequest,
-  signal: AbortSignal,
+  client: ClientSide,
   observe: UpstreamObserver | undefined,
 ): Promise<UpstreamResponse> {
   return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(new ClientGone());
+    if (client.gone) return reject(new ClientGone());
     const started = performance.now();
     let failure: Error | undefined;
     let answered = false;
@@ -81,8 +82,7 @@ function exchange(
       outgoing.destroy(error);
       if (!answered) reject(error);
     };
-    const onAbort = () => stop(new ClientGone());
-    signal.addEventListener("abort", onAbort, { once: true });
+    const stopListening = client.onGone(() => stop(new ClientGone()));
     outgoing.setTimeout(timeoutMs, () => {
       // A timeout is WeCom's latency too; a reset or a departed client says nothing about it.
       if (!answered) observe?.(request.agent, (performance.now() - started) / 1000);
@@ -99,7 +99,7 @@ function exchange(
       const stale = outgoing.reusedSocket && (error.code === "ECONNRESET" || error.code === "EPIPE");
       stop(stale ? new StaleConnection(error.code as string) : asUpstreamError(error));
     });
-    outgoing.once("close", () => signal.removeEventListener("abort", onAbort));
+    outgoing.once("close", stopListening);
     if (request.body.length > 0) outgoing.end(request.body);
     else outgoing.end();
   });

@@ -15,12 +15,17 @@ export interface Answer extends UpstreamResponse {
 const PEEK_BYTES = 16 * 1024;
 
 export async function inspect(upstream: UpstreamResponse): Promise<Answer> {
-  const { response } = upstream;
+  const { response, failure } = upstream;
   if (!isTextual(response.headers["content-type"]))
-    return { ...upstream, head: [], complete: false, errcode: undefined };
+    return { response, failure, head: [], complete: false, errcode: undefined };
   const { head, complete } = await peek(upstream, PEEK_BYTES);
-  const errcode = errcodeOf(Buffer.concat(head), response.headers["content-encoding"], complete);
-  return { ...upstream, head, complete, errcode };
+  const errcode = errcodeOf(joined(head), response.headers["content-encoding"], complete);
+  return { response, failure, head, complete, errcode };
+}
+
+/** Most answers arrive in one chunk: no copy then. */
+export function joined(chunks: readonly Buffer[]): Buffer {
+  return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
 }
 
 /** JSON answers, and WeCom's occasional text/plain ones; media and files are not. */

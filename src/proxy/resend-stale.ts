@@ -2,6 +2,7 @@
 // request goes once more, on another connection; any other (a message/send might have been
 // delivered) fails as unreachable.
 import { UpstreamUnreachable } from "../errors.js";
+import type { ClientSide } from "../http/client-departure.js";
 import { StaleConnection, type Forwarder, type UpstreamRequest, type UpstreamResponse } from "./forward.js";
 
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
@@ -9,16 +10,16 @@ const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"])
 export async function forwardResendingStale(
   forwarder: Forwarder,
   request: UpstreamRequest,
-  signal: AbortSignal,
+  client: ClientSide,
 ): Promise<UpstreamResponse> {
   try {
-    return await forwarder.forward(request, signal);
+    return await forwarder.forward(request, client);
   } catch (error) {
     if (!(error instanceof StaleConnection)) throw error;
     if (!IDEMPOTENT.has(request.method)) throw new UpstreamUnreachable(`WeCom is unreachable (${error.code})`);
   }
   try {
-    return await forwarder.forward(request, signal);
+    return await forwarder.forward(request, client);
   } catch (again) {
     throw again instanceof StaleConnection ? new UpstreamUnreachable("WeCom closed the connection twice") : again;
   }

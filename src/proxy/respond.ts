@@ -2,7 +2,8 @@
 import type { ServerResponse } from "node:http";
 import { pipeline } from "node:stream/promises";
 import { ClientGone, UpstreamUnreachable } from "../errors.js";
-import type { Answer } from "./inspect.js";
+import type { ClientSide } from "../http/client-departure.js";
+import { joined, type Answer } from "./inspect.js";
 import { isHopByHop } from "./outgoing/strip-hop-by-hop.js";
 
 /** Resolves when the client has the whole answer; rejects when either side broke off. */
@@ -10,20 +11,20 @@ export async function sendAnswer(
   res: ServerResponse,
   answer: Answer,
   extraHeaders: readonly string[],
-  signal: AbortSignal,
+  client: ClientSide,
 ): Promise<void> {
   const { response } = answer;
   res.writeHead(response.statusCode ?? 502, response.statusMessage, endToEnd(response.rawHeaders, extraHeaders));
   if (answer.complete) {
     // One write: headers and the whole (small) body leave together.
-    res.end(answer.head.length === 1 ? answer.head[0] : Buffer.concat(answer.head));
+    res.end(joined(answer.head));
     return;
   }
   for (const chunk of answer.head) res.write(chunk);
   try {
     await pipeline(response, res);
   } catch (error) {
-    if (signal.aborted) throw new ClientGone();
+    if (client.gone) throw new ClientGone();
     throw (
       answer.failure() ?? new UpstreamUnreachable(`WeCom's answer broke off mid-body (${(error as Error).message})`)
     );

@@ -7,6 +7,7 @@ import { authorize, authorizeCaller } from "../access/authorize.js";
 import { refuseBrowsers } from "../access/browser-guard.js";
 import { ClientGone, InternalError, ProxyError, TooManyRequests } from "../errors.js";
 import { refuseAmbiguousAuthorization } from "../http/bearer.js";
+import { ClientDeparture } from "../http/client-departure.js";
 import { CLIENT_CLOSED, elapsedMs, mustClose, retryAfterOf } from "../http/exchange.js";
 import { readBody } from "../http/read-body.js";
 import { splitTarget } from "../http/request-target.js";
@@ -48,18 +49,11 @@ interface AccessLine {
 
 /** Resolves when the request is completely done with `rt` (answered or abandoned, and logged). */
 export async function handleRequest(rt: Runtime, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  return handle(rt, req, res);
-}
-
-async function handle(rt: Runtime, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const started = performance.now();
   const line: AccessLine = { reqId: randomUUID(), method: req.method, url: req.url };
-  const controller = new AbortController();
-  res.once("close", () => {
-    if (!res.writableFinished) controller.abort(new ClientGone());
-  });
+  const client = new ClientDeparture(res);
   try {
-    await serve(rt, req, res, line, controller.signal);
+    await serve(rt, req, res, line, client);
     line.status = res.statusCode;
   } catch (error) {
     line.status = renderError(rt, res, line.reqId, error);
@@ -75,7 +69,13 @@ async function handle(rt: Runtime, req: IncomingMessage, res: ServerResponse): P
   }
 }
 
-async function serve(rt: Runtime, req: IncomingMessage, res: ServerResponse, line: AccessLine, signal: AbortSignal) {
+async function serve(
+  rt: Runtime,
+  req: IncomingMessage,
+  res: ServerResponse,
+  line: AccessLine,
+  client: ClientDeparture,
+) {
   refuseBrowsers(req.headers, rt.browserPolicy);
   refuseAmbiguousAuthorization(req);
   const { rawPath, rawQuery } = splitTarget(req.url ?? "/");
@@ -90,7 +90,7 @@ async function serve(rt: Runtime, req: IncomingMessage, res: ServerResponse, lin
   const { pick, body } = admitted;
   const ticket = ticketKindOf(pick.path, rawQuery);
   if (ticket !== undefined && pick.agent !== undefined) {
-    return answerLocally(res, line, await rt.tickets.answer(pick.agent, ticket, signal, requestLog(rt, line)));
+    return answerLocally(res, line, await rt.tickets.answer(pick.agent, ticket, client.signal, requestLog(rt, line)));
   }
   const hasBody = req.headers["content-length"] !== undefined || req.headers["transfer-encoding"] !== undefined;
   const outgoing = runPasses(
@@ -105,13 +105,13 @@ async function serve(rt: Runtime, req: IncomingMessage, res: ServerResponse, lin
     rt.passes,
   );
   const request = { agent: pick.agent, method: outgoing.method, path: pick.path, body, ip: req.socket.remoteAddress };
-  const guarded = await rt.budgets.guard(request, signal, () =>
+  const guarded = await rt.budgets.guard(request, client, () =>
     exchangeWithReplay({
       forwarder: rt.forwarder,
-      tokens: pick.agent === undefined ? rt.tokens : rt.tokens.withLog(requestLog(rt, line)),
+      tokens: pick.agent === undefined ? rt.tokens : rt.tokens.withLog(() => requestLog(rt, line)),
       agent: pick.agent,
       outgoing,
-      signal,
+      client,
     }),
   );
   if (guarded.waitedMs > 0) line.waitedMs = guarded.waitedMs;
@@ -128,7 +128,7 @@ async function serve(rt: Runtime, req: IncomingMessage, res: ServerResponse, lin
   if (answer.errcode === 0 && pick.agent !== undefined && ResourceOwners.creates(pick.path)) {
     await rememberOwner(rt, pick.agent, pick.path, answer, line.reqId);
   }
-  await sendAnswer(res, answer, ["X-Request-Id", line.reqId], signal);
+  await sendAnswer(res, answer, ["X-Request-Id", line.reqId], client);
 }
 
 /** Token, ticket and store logs of this request carry its id. */

@@ -36,9 +36,10 @@ export async function startServer(runtime: Runtime, host: string, port: number):
     host,
     port,
     limits: runtime.config.limits,
-    handle: (req, res, answered) => {
+    // A runtime is retired once its handlers are done; the answers' last bytes need no runtime.
+    handle: (req, res) => {
       const generation = current;
-      return generation.inFlight.track(Promise.all([handleRequest(generation.runtime, req, res), answered]));
+      return generation.inFlight.track(handleRequest(generation.runtime, req, res));
     },
     // handleRequest answers every failure itself; reaching here is a bug.
     onUnexpected: (error) => current.runtime.log.error({ err: error }, "unexpected failure after a request"),

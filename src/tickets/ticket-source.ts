@@ -72,11 +72,13 @@ export class TicketSource {
     const stored = await this.usable(key); // another replica may have fetched it meanwhile
     if (stored !== undefined) return stored;
     const { getJson } = this.options;
-    const { result: fetched } = await this.options.tokens.withLog(log).withToken(
-      agent,
-      (token) => fetchTicket(getJson, kind, token),
-      (answer) => !answer.ok && isTokenError(answer.errcode),
-    );
+    const { result: fetched } = await this.options.tokens
+      .withLog(() => log)
+      .withToken(
+        agent,
+        (token) => fetchTicket(getJson, kind, token),
+        (answer) => !answer.ok && isTokenError(answer.errcode),
+      );
     if (!fetched.ok) return { errcode: fetched.errcode, body: fetched.body };
     const obtainedAt = this.now();
     const entry = { ticket: fetched.ticket, obtainedAt, expiresAt: obtainedAt + fetched.expiresInSeconds * 1000 };

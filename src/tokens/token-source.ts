@@ -4,6 +4,7 @@ import { createHash } from "node:crypto";
 import pRetry, { AbortError } from "p-retry";
 import type { AgentConfig } from "../config/load.js";
 import { CredentialsRejected, RefreshTooSoon, StoreUnavailable, UpstreamUnreachable } from "../errors.js";
+import type { Abortable } from "../http/client-departure.js";
 import type { Logger } from "../log.js";
 import { describeGettokenRejection } from "../wecom/errcodes.js";
 import { GettokenBusy, GettokenRejected, type FetchedToken } from "../wecom/gettoken.js";
@@ -91,15 +92,25 @@ export class TokenSource {
   }
 
   /**
-   * The same source, logging with `log` (a request's child logger): a gettoken this view
-   * starts is logged with the request id of the request that waited for it.
+   * The same source, logging with a request's child logger: a gettoken this view starts is
+   * logged with the request id of the request that waited for it. The logger is built only
+   * if the view logs, which most requests never do.
    */
-  withLog(log: Logger): TokenSource {
-    return new TokenSource({ ...this.options, log }, this.state);
+  withLog(log: () => Logger): TokenSource {
+    let built: Logger | undefined;
+    return new TokenSource(
+      {
+        ...this.options,
+        get log() {
+          return (built ??= log());
+        },
+      },
+      this.state,
+    );
   }
 
-  /** The agent's current token. Waiters may give up (signal); the shared gettoken goes on. */
-  async get(agent: AgentConfig, signal?: AbortSignal): Promise<TokenLease> {
+  /** The agent's current token. Waiters may give up (`until`); the shared gettoken goes on. */
+  async get(agent: AgentConfig, until?: Abortable): Promise<TokenLease> {
     const key = tokenKey(agent);
     const cached = this.cache.get(key);
     if (cached !== undefined && this.isUsable(cached, key)) {
@@ -108,7 +119,7 @@ export class TokenSource {
     }
     return abortable(
       this.flights.run(key, () => this.obtain(agent, key, (entry) => this.isUsable(entry, key))),
-      signal,
+      until?.signal,
     );
   }
 
@@ -117,7 +128,7 @@ export class TokenSource {
    * so N concurrent failures cause one gettoken. Never `failed.token` again, unless this
    * process fetched it anew after the refusal (refused-tokens.ts).
    */
-  async refresh(agent: AgentConfig, failed: TokenLease, signal?: AbortSignal): Promise<TokenLease> {
+  async refresh(agent: AgentConfig, failed: TokenLease, until?: Abortable): Promise<TokenLease> {
     const key = tokenKey(agent);
     const cached = this.cache.get(key);
     this.refused.refuse(key, failed, cached);
@@ -126,7 +137,7 @@ export class TokenSource {
     const run = () =>
       abortable(
         this.flights.run(key, () => this.obtain(agent, key, (entry) => this.isUsable(entry, key), "invalidated")),
-        signal,
+        until?.signal,
       );
     const fresh = await run();
     // A fetch already under way when the refusal came in may bring back the refused string; the
@@ -142,9 +153,9 @@ export class TokenSource {
     agent: AgentConfig,
     call: (token: string) => Promise<R>,
     refused: (result: R) => boolean,
-    signal?: AbortSignal,
+    until?: Abortable,
   ): Promise<{ readonly result: R; readonly replayed: boolean }> {
-    const lease = await this.get(agent, signal);
+    const lease = await this.get(agent, until);
     const first = await call(lease.token);
     if (!refused(first)) {
       this.worked(agent, lease);
@@ -152,7 +163,7 @@ export class TokenSource {
     }
     let fresh: TokenLease;
     try {
-      fresh = await this.refresh(agent, lease, signal);
+      fresh = await this.refresh(agent, lease, until);
     } catch (error) {
       // Too many refreshes of this agent's token lately: WeCom's answer is the answer.
       if (error instanceof RefreshDeferred) return { result: first, replayed: false };

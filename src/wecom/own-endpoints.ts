@@ -4,6 +4,7 @@ import { BadRequest } from "../errors.js";
 import { GETTOKEN_PATH, JSAPI_TICKET_PATH, TICKET_PATH } from "./errcodes.js";
 
 const OWN_ENDPOINTS: readonly string[] = [GETTOKEN_PATH, JSAPI_TICKET_PATH, TICKET_PATH];
+const MAY_NAME_OWN = /gettoken|ticket/i;
 
 /**
  * `path` (normalized, mount stripped) as the proxy must treat it: an own endpoint with a
@@ -11,6 +12,8 @@ const OWN_ENDPOINTS: readonly string[] = [GETTOKEN_PATH, JSAPI_TICKET_PATH, TICK
  * refused (servers disagree on what those mean); every other path is returned unchanged.
  */
 export function canonicalEndpoint(path: string): string {
+  // Every own endpoint ends in one of these; almost no request names either.
+  if (!MAY_NAME_OWN.test(path)) return path;
   const identity = path
     .toLowerCase()
     .split("/")

@@ -13,6 +13,9 @@ const HOP_BY_HOP = new Set([
   "upgrade",
 ]);
 
+/** What nearly every client sends. */
+const USUAL_CONNECTION = /^\s*(keep-alive|close)\s*$/i;
+
 const isHopByHopName = (name: string) => HOP_BY_HOP.has(name);
 
 /** Drops hop-by-hop headers and every header that Connection names. */
@@ -27,6 +30,8 @@ export const stripHopByHop: Pass = (outgoing) => {
 /** What Connection names besides the usual keep-alive or close (both hop-by-hop anyway). */
 function connectionNamed(connection: HeaderValue | undefined): Set<string> | undefined {
   if (connection === undefined) return undefined;
+  const only = typeof connection === "string" ? connection : connection.length === 1 ? connection[0] : undefined;
+  if (only !== undefined && USUAL_CONNECTION.test(only)) return undefined;
   const names = (typeof connection === "string" ? [connection] : connection)
     .flatMap((value) => value.split(","))
     .map((name) => name.trim().toLowerCase())
