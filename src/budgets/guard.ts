@@ -101,7 +101,7 @@ export class Budgets {
         waitedMs: waited ? this.deps.now() - started : 0,
       };
     }
-    const slot = await this.enter(agent, plan, started, until);
+    const slot = this.gate === undefined ? undefined : await this.enter(agent, plan, started, until);
     const waitedMs = waited || slot?.waited === true ? this.deps.now() - started : 0;
     try {
       let result = await exchange();
@@ -114,7 +114,8 @@ export class Budgets {
         await sleep(CONCURRENCY_RETRY_MS * (1 + this.random()), undefined, { signal: until.signal });
         result = await exchange();
       }
-      await this.settle(agent, request.path, plan, verdict.probe, result.answer.errcode);
+      if (verdict.probe || result.answer.errcode === FREQUENCY_LIMITED)
+        await this.settle(agent, request.path, plan, verdict.probe, result.answer.errcode);
       return { kind: "forwarded", result, waitedMs };
     } finally {
       slot?.release();

@@ -22,6 +22,11 @@ export class ResourceOwners {
     return createdAt(path) !== undefined;
   }
 
+  /** Whether a request to `path` may name a resource by id (a cheap test, before any lookup). */
+  static named(path: string): boolean {
+    return namedAt(path).length > 0;
+  }
+
   /** After WeCom created a resource for `agent`: remember it as the owner of the id in `answerJson`. */
   async remember(agent: AgentConfig, path: string, answerJson: unknown): Promise<void> {
     const spec = createdAt(path);

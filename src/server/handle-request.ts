@@ -92,7 +92,7 @@ async function serve(
   if (ticket !== undefined && pick.agent !== undefined) {
     return answerLocally(res, line, await rt.tickets.answer(pick.agent, ticket, client.signal, requestLog(rt, line)));
   }
-  const hasBody = req.headers["content-length"] !== undefined || req.headers["transfer-encoding"] !== undefined;
+  const hasBody = framesBody(req);
   const outgoing = runPasses(
     {
       method: req.method ?? "GET",
@@ -130,6 +130,12 @@ async function serve(
   }
   await sendAnswer(res, answer, ["X-Request-Id", line.reqId], client);
 }
+
+const NO_BODY = Buffer.alloc(0);
+
+/** Content-Length or Transfer-Encoding: without either there is no body (RFC 9112 §6.3). */
+const framesBody = (req: IncomingMessage) =>
+  req.headers["content-length"] !== undefined || req.headers["transfer-encoding"] !== undefined;
 
 /** Token, ticket and store logs of this request carry its id. */
 const requestLog = (rt: Runtime, line: AccessLine) => rt.log.child({ reqId: line.reqId });
@@ -184,11 +190,13 @@ async function admit(
   // Before the body is read: a caller who may not use the proxy makes it buffer nothing.
   const caller = authorizeCaller(identity);
   line.client = caller?.name;
-  const body = await readBody(req, rt.config.limits.maxBodyBytes, undefined, { budget: rt.bodyBudget, until: res });
+  const body = framesBody(req)
+    ? await readBody(req, rt.config.limits.maxBodyBytes, undefined, { budget: rt.bodyBudget, until: res })
+    : NO_BODY;
   const issuedAgent = identity.holder?.agent;
   // Rule 5 needs the store; only requests naming a resource id reach it.
   const affinityAgent =
-    explicitAgentOf(located) === undefined && issuedAgent === undefined
+    explicitAgentOf(located) === undefined && issuedAgent === undefined && ResourceOwners.named(located.path)
       ? await rt.owners.ownerOf(rt.config.agents, located.path, rawQuery, body)
       : undefined;
   const pick = rt.routing.pick(located, {
