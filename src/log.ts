@@ -8,12 +8,14 @@ export type { Logger };
 
 const REDACTED = "[redacted]";
 const CREDENTIAL_NAMES: ReadonlySet<string> = new Set(CREDENTIAL_PARAMS);
+/** Every credential parameter's name contains one of these; a percent-encoded one may hide it. */
+const MAY_NAME_CREDENTIAL = /token|secret|key|ticket|%/i;
 /** `scheme://user:password@host`: a forward proxy's URL carries its credentials this way. */
 const USERINFO = /(\/\/)[^/?#@\s]*@/g;
 
 /** The URL with every credential parameter's value and any user:password replaced. */
 export function redactUrl(url: string): string {
-  const withoutParams = url.includes("=") ? redactQuery(url) : url;
+  const withoutParams = MAY_NAME_CREDENTIAL.test(url) ? redactQuery(url) : url;
   return withoutParams.includes("@") ? withoutParams.replace(USERINFO, `$1${REDACTED}@`) : withoutParams;
 }
 

@@ -34,12 +34,8 @@ export interface PickInput {
   readonly allowed?: readonly AgentConfig[] | undefined;
 }
 
-interface RuleInput extends PickInput {
-  readonly located: Located;
-}
-
 /** One rule: the agent it picks for this request, or undefined to leave it to the next. */
-type AgentRule = readonly [Rule, (input: RuleInput) => AgentConfig | undefined];
+type AgentRule = readonly [Rule, (located: Located, input: PickInput) => AgentConfig | undefined];
 
 /** JSON bodies larger than this are not parsed for agentid: WeCom's JSON calls are small. */
 const AGENTID_BODY_LIMIT = 1 << 20;
@@ -53,20 +49,20 @@ export class Routing {
       [...config.agents.values()].flatMap((agent) => (agent.agentid === undefined ? [] : [[agent.agentid, agent]])),
     );
     this.rules = [
-      ["header", ({ located }) => located.headerAgent],
-      ["mount", ({ located }) => located.mount?.agent],
-      ["issued-token", ({ issuedAgent }) => issuedAgent],
-      ["agentid", (input) => agentFromAgentid(input, byAgentid)],
-      ["affinity", ({ affinityAgent, allowed }) => among(affinityAgent, allowed)],
+      ["header", (located) => located.headerAgent],
+      ["mount", (located) => located.mount?.agent],
+      ["issued-token", (_, { issuedAgent }) => issuedAgent],
+      ["agentid", (_, input) => agentFromAgentid(input, byAgentid)],
+      ["affinity", (_, { affinityAgent, allowed }) => among(affinityAgent, allowed)],
       // Longest prefix first (the configuration sorts them).
       [
         "route",
-        ({ located, allowed }) =>
+        (located, { allowed }) =>
           config.routes.find((r) => located.path.startsWith(r.prefix) && (allowed?.includes(r.agent) ?? true))?.agent,
       ],
       // A family nobody declares, or whose agent the caller may not use, falls through.
-      ["family", ({ located, allowed }) => among(this.familyAgent(located.path), allowed)],
-      ["default", ({ allowed }) => (allowed === undefined ? config.defaultAgent : allowed[0])],
+      ["family", (located, { allowed }) => among(this.familyAgent(located.path), allowed)],
+      ["default", (_, { allowed }) => (allowed === undefined ? config.defaultAgent : allowed[0])],
     ];
   }
 
@@ -81,9 +77,8 @@ export class Routing {
     if (TOKENLESS_PREFIXES.some((prefix) => path.startsWith(prefix))) {
       return { agent: undefined, rule: "tokenless", path, mount };
     }
-    const ruleInput = { ...input, located };
     for (const [rule, agentFor] of this.rules) {
-      const agent = agentFor(ruleInput);
+      const agent = agentFor(located, input);
       if (agent !== undefined) return { agent, rule, path, mount };
     }
     throw new BadRequest(
@@ -98,7 +93,7 @@ function among(agent: AgentConfig | undefined, allowed: readonly AgentConfig[] |
 }
 
 /** Rule 4: agentid in the query, else at the top level of a JSON body. */
-function agentFromAgentid(input: RuleInput, byAgentid: ReadonlyMap<number, AgentConfig>): AgentConfig | undefined {
+function agentFromAgentid(input: PickInput, byAgentid: ReadonlyMap<number, AgentConfig>): AgentConfig | undefined {
   const fromQuery = toAgentid(queryValue(input.rawQuery, "agentid"));
   if (fromQuery !== undefined && byAgentid.has(fromQuery)) return byAgentid.get(fromQuery);
   const fromBody = toAgentid(jsonAgentid(input.body));
