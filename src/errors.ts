@@ -33,7 +33,7 @@ export class Forbidden extends ProxyError {
   readonly errcode = 9403001;
 }
 
-/** Unknown path under /-/. */
+/** Unknown path under /-/, and /favicon.ico. */
 export class NotFound extends ProxyError {
   readonly status = 404;
   readonly errcode = 9404001;

@@ -54,6 +54,16 @@ describe("/-/ pages", () => {
     }
   });
 
+  test("/favicon.ico, which a browser asks for beside a /-/ page, gets 404 and reaches neither WeCom nor a token", async ({
+    stack,
+  }) => {
+    const reply = await request(`${stack.proxyUrl}/favicon.ico`, { headers: { "sec-fetch-site": "same-origin" } });
+    expect(reply.status).toBe(404);
+    expect(reply.json()["errcode"]).toBe(9404001);
+    expect(stack.sandbox.received).toHaveLength(0);
+    expect(stack.sandbox.gettokenCalls).toBe(0);
+  });
+
   test("an unknown /-/ page gets 404 and is never forwarded", async ({ stack }) => {
     const reply = await request(`${stack.proxyUrl}/-/cgi-bin/user/get`);
     expect(reply.status).toBe(404);

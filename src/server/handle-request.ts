@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import { authorize, authorizeCaller } from "../access/authorize.js";
 import { refuseBrowsers } from "../access/browser-guard.js";
-import { ClientGone, InternalError, ProxyError, TooManyRequests } from "../errors.js";
+import { ClientGone, InternalError, NotFound, ProxyError, TooManyRequests } from "../errors.js";
 import { refuseAmbiguousAuthorization } from "../http/bearer.js";
 import { ClientDeparture } from "../http/client-departure.js";
 import { CLIENT_CLOSED, elapsedMs, mustClose, retryAfterOf } from "../http/exchange.js";
@@ -85,6 +85,10 @@ async function serve(
     res.setHeader("x-request-id", line.reqId);
     return serveOwnPage(path, req, res, rt);
   }
+  if (path === FAVICON) {
+    line.ownPage = true;
+    throw new NotFound("the proxy has no icon; its own pages are under /-/");
+  }
   const admitted = await admit(rt, req, res, line, path, rawQuery);
   if (admitted === undefined) return;
   const { pick, body } = admitted;
@@ -132,6 +136,8 @@ async function serve(
 }
 
 const NO_BODY = Buffer.alloc(0);
+/** A browser showing a /-/ page asks for it too; it is no WeCom call and must not get a token. */
+const FAVICON = "/favicon.ico";
 
 /** Content-Length or Transfer-Encoding: without either there is no body (RFC 9112 §6.3). */
 const framesBody = (req: IncomingMessage) =>
