@@ -1,11 +1,11 @@
 // One Prometheus registry per process: it outlives configuration reloads, and so do the
 // proxy's own instruments, registered once per registry. Names start with wecom_proxy_;
 // label values come from the configuration and fixed sets, never from a request (DESIGN §6a).
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Registry, collectDefaultMetrics } from "prom-client";
 import type { AgentConfig } from "./config/load.js";
 import { isProxyErrcode } from "./errors.js";
 import type { TokenObserver } from "./tokens/token-source.js";
-import { oncePerRegistry } from "./once-per-registry.js";
+import { oncePerRegistry, type Declare } from "./once-per-registry.js";
 import { isTokenError } from "./wecom/errcodes.js";
 
 export type { Registry };
@@ -70,78 +70,66 @@ export function proxyInstruments(registry: Registry): Instruments {
   return oncePerRegistry(registry, createInstruments);
 }
 
-function createInstruments(registry: Registry): Instruments {
-  const registers = [registry];
-  const requests = new Counter({
+function createInstruments(declare: Declare): Instruments {
+  const requests = declare.counter({
     name: "wecom_proxy_requests_total",
     help: "Requests answered, by agent, client, HTTP status and errcode class (ok, token, wecom, proxy, none)",
     labelNames: ["agent", "client", "status", "errcode"] as const,
-    registers,
   });
-  const requestDuration = new Histogram({
+  const requestDuration = declare.histogram({
     name: "wecom_proxy_request_duration_seconds",
     help: "Time from a request's arrival to the end of its answer, by agent",
     labelNames: ["agent"] as const,
     buckets: LATENCY_BUCKETS,
-    registers,
   });
-  const upstreamDuration = new Histogram({
+  const upstreamDuration = declare.histogram({
     name: "wecom_proxy_upstream_duration_seconds",
     help: "Time from sending a request to WeCom to its response headers (replays too), by agent",
     labelNames: ["agent"] as const,
     buckets: LATENCY_BUCKETS,
-    registers,
   });
-  const replays = new Counter({
+  const replays = declare.counter({
     name: "wecom_proxy_replays_total",
     help: "Requests replayed with a new token after WeCom answered a token error, by agent",
     labelNames: ["agent"] as const,
-    registers,
   });
-  const refreshes = new Counter({
+  const refreshes = declare.counter({
     name: "wecom_proxy_token_refreshes_total",
     help: "Tokens fetched from WeCom, by agent and reason (cold, expired, invalidated, forced)",
     labelNames: ["agent", "reason"] as const,
-    registers,
   });
-  const gettokenCalls = new Counter({
+  const gettokenCalls = declare.counter({
     name: "wecom_proxy_gettoken_calls_total",
     help: "gettoken calls made to WeCom (each retry counts), by agent",
     labelNames: ["agent"] as const,
-    registers,
   });
-  const gettokenFailures = new Counter({
+  const gettokenFailures = declare.counter({
     name: "wecom_proxy_gettoken_failures_total",
     help: "Failed gettoken calls, by agent and WeCom errcode (none: network, HTTP 5xx or timeout)",
     labelNames: ["agent", "errcode"] as const,
-    registers,
   });
   let expiries: TokenExpiries = () => [];
-  new Gauge({
+  declare.gauge({
     name: "wecom_proxy_token_expires_in_seconds",
     help: "Seconds until each agent's cached token expires (absent while none is cached)",
     labelNames: ["agent"] as const,
-    registers,
     collect() {
       this.reset();
       for (const [agent, seconds] of expiries()) if (seconds !== undefined) this.set({ agent }, seconds);
     },
   });
-  const reloads = new Counter({
+  const reloads = declare.counter({
     name: "wecom_proxy_config_reloads_total",
     help: "Configuration reloads (SIGHUP) that took effect",
-    registers,
   });
-  const reloadFailures = new Counter({
+  const reloadFailures = declare.counter({
     name: "wecom_proxy_config_reload_failures_total",
     help: "Configuration reloads (SIGHUP) rejected; the previous configuration kept serving",
-    registers,
   });
-  const problems = new Counter({
+  const problems = declare.counter({
     name: "wecom_proxy_wecom_problems_total",
     help: "WeCom answers meaning a wrong secret, agent or place (48002, 60011, 301002, 60020), by agent and errcode",
     labelNames: ["agent", "errcode"] as const,
-    registers,
   });
   const tokens: TokenObserver = {
     fetched(agent: AgentConfig, reason) {

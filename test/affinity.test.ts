@@ -11,7 +11,7 @@ import { startServer, type RunningServer } from "../src/server/lifecycle.js";
 import type { Store } from "../src/store/store.js";
 import { openStore } from "../src/store/open-store.js";
 import { startFamiliesStack, type FamiliesStackOptions } from "./helpers/families-stack.js";
-import { request } from "./helpers/http.js";
+import { request, type Reply } from "./helpers/http.js";
 import { LogCapture } from "./helpers/log-capture.js";
 import { REDIS_SERVER, RedisServer } from "./helpers/redis-server.js";
 import type { Stack } from "./helpers/start-stack.js";
@@ -38,98 +38,85 @@ async function stackWith(options: FamiliesStackOptions = {}): Promise<Stack> {
 const json = { "content-type": "application/json" };
 const post = (url: string, apiPath: string, body: object, headers: Record<string, string> = {}) =>
   request(`${url}${apiPath}`, { method: "POST", headers: { ...json, ...headers }, body: JSON.stringify(body) });
-const agentOfLast = (stack: Stack) => stack.logs.requests().at(-1)?.["agent"];
+const as = (agent: string) => ({ "x-wecom-agent": agent });
+const agentOfLast = (logs: LogCapture) => logs.requests().at(-1)?.["agent"];
 
-async function tagOf(stack: Stack, url = stack.proxyUrl): Promise<number> {
-  const created = (await post(url, "/cgi-bin/tag/create", { tagname: "ops" }, { "x-wecom-agent": "other" })).json();
+/** WeCom answered errcode 0, and the access log's last request went with `agent`'s token. */
+function expectAnsweredFor(logs: LogCapture, reply: Reply, agent: string): void {
+  expect(reply.json()["errcode"]).toBe(0);
+  expect(agentOfLast(logs)).toBe(agent);
+}
+
+/** "other" creates a tag through the proxy. */
+async function tagOf(stack: Stack): Promise<number> {
+  const created = (await post(stack.proxyUrl, "/cgi-bin/tag/create", { tagname: "ops" }, as("other"))).json();
   expect(created["errcode"]).toBe(0);
   return created["tagid"] as number;
 }
 
-describe("a tag", () => {
-  test("a later call naming it in the JSON body goes to its creator, not to defaultAgent", async () => {
-    const stack = await stackWith();
-    const tagid = await tagOf(stack);
-    const reply = await post(stack.proxyUrl, "/cgi-bin/tag/addtagusers", { tagid, userlist: ["lisi"] });
-    expect(reply.json()["errcode"]).toBe(0);
-    expect(agentOfLast(stack)).toBe("other");
-  });
+/** A call naming the tag in its JSON body; no X-WeCom-Agent unless `headers` has one. */
+const addTagUsers = (url: string, tagid: number, headers: Record<string, string> = {}, userlist: string[] = []) =>
+  post(url, "/cgi-bin/tag/addtagusers", { tagid, userlist }, headers);
 
-  test("naming it in the query works too", async () => {
+describe("a tag", () => {
+  /** Two ways a later call names the tag; each goes with its creator's token. */
+  const namings: ReadonlyArray<readonly [string, (url: string, tagid: number) => Promise<Reply>]> = [
+    [
+      "a later call naming it in the JSON body goes to its creator, not to defaultAgent",
+      (url, tagid) => addTagUsers(url, tagid, {}, ["lisi"]),
+    ],
+    ["naming it in the query works too", (url, tagid) => request(`${url}/cgi-bin/tag/delete?tagid=${tagid}`)],
+  ];
+  test.for(namings)("%s", async ([, call]) => {
     const stack = await stackWith();
     const tagid = await tagOf(stack);
-    expect((await request(`${stack.proxyUrl}/cgi-bin/tag/delete?tagid=${tagid}`)).json()["errcode"]).toBe(0);
-    expect(agentOfLast(stack)).toBe("other");
+    expectAnsweredFor(stack.logs, await call(stack.proxyUrl, tagid), "other");
   });
 
   test("an explicit X-WeCom-Agent still wins", async () => {
     const stack = await stackWith();
     const tagid = await tagOf(stack);
-    const reply = await post(
-      stack.proxyUrl,
-      "/cgi-bin/tag/addtagusers",
-      { tagid, userlist: [] },
-      { "x-wecom-agent": "app" },
-    );
-    expect(reply.json()["errcode"]).toBe(60011);
+    expect((await addTagUsers(stack.proxyUrl, tagid, as("app"))).json()["errcode"]).toBe(60011);
   });
 
   test("an id no agent created through the proxy falls through to the next rules", async () => {
     const stack = await stackWith();
     await tagOf(stack);
-    await post(stack.proxyUrl, "/cgi-bin/tag/addtagusers", { tagid: 424242, userlist: [] });
-    expect(agentOfLast(stack)).toBe("app");
+    await addTagUsers(stack.proxyUrl, 424242);
+    expect(agentOfLast(stack.logs)).toBe("app");
   });
 
   test("a failed create remembers nothing", async () => {
     const stack = await stackWith();
     const tagid = await tagOf(stack);
     // The same tagid again: WeCom refuses, and the owner stays "other".
-    const again = await post(
-      stack.proxyUrl,
-      "/cgi-bin/tag/create",
-      { tagname: "x", tagid },
-      { "x-wecom-agent": "app" },
-    );
+    const again = await post(stack.proxyUrl, "/cgi-bin/tag/create", { tagname: "x", tagid }, as("app"));
     expect(again.json()["errcode"]).not.toBe(0);
-    await post(stack.proxyUrl, "/cgi-bin/tag/addtagusers", { tagid, userlist: [] });
-    expect(agentOfLast(stack)).toBe("other");
+    await addTagUsers(stack.proxyUrl, tagid);
+    expect(agentOfLast(stack.logs)).toBe("other");
   });
 });
 
 test("an app chat: send and get go to the app that created it", async () => {
   const stack = await stackWith();
-  const created = (
-    await post(
-      stack.proxyUrl,
-      "/cgi-bin/appchat/create",
-      { name: "ops", userlist: ["zhangsan", "lisi"] },
-      { "x-wecom-agent": "other" },
-    )
-  ).json();
+  const chat = { name: "ops", userlist: ["zhangsan", "lisi"] };
+  const created = (await post(stack.proxyUrl, "/cgi-bin/appchat/create", chat, as("other"))).json();
   const chatid = created["chatid"] as string;
-  const send = await post(stack.proxyUrl, "/cgi-bin/appchat/send", {
-    chatid,
-    msgtype: "text",
-    text: { content: "hi" },
-  });
-  expect(send.json()["errcode"]).toBe(0);
-  expect(agentOfLast(stack)).toBe("other");
-  expect((await request(`${stack.proxyUrl}/cgi-bin/appchat/get?chatid=${chatid}`)).json()["errcode"]).toBe(0);
-  expect(agentOfLast(stack)).toBe("other");
+  const message = { chatid, msgtype: "text", text: { content: "hi" } };
+  expectAnsweredFor(stack.logs, await post(stack.proxyUrl, "/cgi-bin/appchat/send", message), "other");
+  expectAnsweredFor(stack.logs, await request(`${stack.proxyUrl}/cgi-bin/appchat/get?chatid=${chatid}`), "other");
 });
 
 test("an export job: its result goes to the submitter, before the family's agent", async () => {
   const stack = await stackWith();
-  const job = (await post(stack.proxyUrl, "/cgi-bin/export/simple_user", {}, { "x-wecom-agent": "other" })).json();
+  const job = (await post(stack.proxyUrl, "/cgi-bin/export/simple_user", {}, as("other"))).json();
   const jobid = job["jobid"] as string;
   expect(jobid).toEqual(expect.any(String));
   const result = await request(`${stack.proxyUrl}/cgi-bin/export/get_result?jobid=${jobid}`);
-  expect(result.json()["errcode"]).toBe(0);
-  expect(agentOfLast(stack)).toBe("other");
+  expectAnsweredFor(stack.logs, result, "other");
   // Another job's id: the family rule (f-contacts) as before.
   await request(`${stack.proxyUrl}/cgi-bin/export/get_result?jobid=unknown`);
-  expect(agentOfLast(stack)).toBe("f-contacts");
+  expect(agentOfLast(stack.logs)).toBe("f-contacts");
 });
 
 test("after a restart the store still knows the owner (SQLite)", async () => {
@@ -140,8 +127,7 @@ test("after a restart the store still knows the owner (SQLite)", async () => {
   });
   const tagid = await tagOf(stack);
   await stack.restartProxy();
-  expect((await post(stack.proxyUrl, "/cgi-bin/tag/addtagusers", { tagid, userlist: [] })).json()["errcode"]).toBe(0);
-  expect(agentOfLast(stack)).toBe("other");
+  expectAnsweredFor(stack.logs, await addTagUsers(stack.proxyUrl, tagid), "other");
 });
 
 test.skipIf(REDIS_SERVER === undefined)("a second replica on the same Redis knows the owner", async () => {
@@ -153,9 +139,7 @@ test.skipIf(REDIS_SERVER === undefined)("a second replica on the same Redis know
   const second: RunningServer = await startServer(runtime, "127.0.0.1", 0);
   cleanups.push(() => second.close(0));
   const tagid = await tagOf(stack);
-  const reply = await post(second.url, "/cgi-bin/tag/addtagusers", { tagid, userlist: [] });
-  expect(reply.json()["errcode"]).toBe(0);
-  expect(logs.requests().at(-1)?.["agent"]).toBe("other");
+  expectAnsweredFor(logs, await addTagUsers(second.url, tagid), "other");
 });
 
 test("a store that cannot keep the owner costs affinity, not the client's answer", async () => {
@@ -178,6 +162,6 @@ test("a store that cannot keep the owner costs affinity, not the client's answer
   expect(
     stack.logs.lines().find((line) => line["msg"] === "could not remember the new resource's owner"),
   ).toMatchObject({ level: 40, agent: "other", path: "/cgi-bin/tag/create" });
-  await post(stack.proxyUrl, "/cgi-bin/tag/addtagusers", { tagid, userlist: [] });
-  expect(agentOfLast(stack)).toBe("app");
+  await addTagUsers(stack.proxyUrl, tagid);
+  expect(agentOfLast(stack.logs)).toBe("app");
 });

@@ -10,21 +10,14 @@ import { CALLBACK_PATH, newCallbackCredentials, withCallbacks } from "./helpers/
 import { request } from "./helpers/http.js";
 import { ProxyProcess, within } from "./helpers/proxy-process.js";
 import { rawClient } from "./helpers/raw-socket.js";
-import { startStack, type Stack } from "./helpers/start-stack.js";
+import { withStack } from "./helpers/start-stack.js";
 
 const HOST = "Host: 127.0.0.1\r\n";
 
-async function withStack(
-  configure: (config: Record<string, unknown>) => void,
-  run: (stack: Stack) => Promise<void>,
-): Promise<void> {
-  const stack = await startStack({ configure });
-  try {
-    await run(stack);
-  } finally {
-    await stack.close();
-  }
-}
+/** A configure step that sets the API listener's limits. */
+const withLimits = (limits: Record<string, number>) => (config: Record<string, unknown>) => {
+  config["limits"] = limits;
+};
 
 /** How long after it opened the server closed a connection that sent nothing. */
 async function idleLifetime(url: string): Promise<{ ms: number; received: string }> {
@@ -37,10 +30,15 @@ async function idleLifetime(url: string): Promise<{ ms: number; received: string
 describe("timeouts", () => {
   test("a connection that sends nothing is closed within about a second of headersTimeoutMs, on both listeners", async () => {
     await withStack(
-      (config) => {
-        config["limits"] = { headersTimeoutMs: 1500, requestTimeoutMs: 3000 };
-        withCallbacks({ credentials: newCallbackCredentials(), targets: [{ url: "http://127.0.0.1:9/" }] })(config);
-        (config["callbacks"] as Record<string, unknown>)["limits"] = { headersTimeoutMs: 1200, requestTimeoutMs: 3000 };
+      {
+        configure: (config) => {
+          config["limits"] = { headersTimeoutMs: 1500, requestTimeoutMs: 3000 };
+          withCallbacks({ credentials: newCallbackCredentials(), targets: [{ url: "http://127.0.0.1:9/" }] })(config);
+          (config["callbacks"] as Record<string, unknown>)["limits"] = {
+            headersTimeoutMs: 1200,
+            requestTimeoutMs: 3000,
+          };
+        },
       },
       async (stack) => {
         const [api, callbacks] = await Promise.all([
@@ -56,101 +54,81 @@ describe("timeouts", () => {
   });
 
   test("a client sending a byte a second is cut by the header limit while others are served at full speed", async () => {
-    await withStack(
-      (config) => {
-        config["limits"] = { headersTimeoutMs: 2000, requestTimeoutMs: 4000 };
-      },
-      async (stack) => {
-        const slow = await rawClient(stack.proxyUrl);
-        const opened = performance.now();
-        const line = `GET /cgi-bin/user/get?userid=zhangsan HTTP/1.1\r\n${HOST}X-Padding: ${"p".repeat(40)}\r\n\r\n`;
-        let sent = 0;
-        const drip = setInterval(() => {
-          if (sent < line.length && !slow.socket.destroyed) slow.socket.write(line[sent++] ?? "");
-        }, 1000);
-        const cut = slow.closed().then(() => performance.now() - opened);
-        try {
-          const fast: number[] = [];
-          while (fast.length < 200 && !slow.socket.destroyed) {
-            const reply = await request(`${stack.proxyUrl}/cgi-bin/user/get?userid=zhangsan`);
-            expect(reply.status).toBe(200);
-            fast.push(reply.status);
-          }
-          const ms = await within(cut, "the slow client to be cut");
-          expect(ms).toBeGreaterThanOrEqual(1900);
-          expect(ms).toBeLessThan(2000 + 2500);
-          expect(sent).toBeLessThan(line.length);
-          expect(slow.received()).toMatch(/^(HTTP\/1\.1 408|$)/);
-          expect(fast.length).toBeGreaterThan(5);
-          expect(stack.sandbox.requestsTo("/cgi-bin/user/get")).toHaveLength(fast.length);
-        } finally {
-          clearInterval(drip);
+    await withStack({ configure: withLimits({ headersTimeoutMs: 2000, requestTimeoutMs: 4000 }) }, async (stack) => {
+      const slow = await rawClient(stack.proxyUrl);
+      const opened = performance.now();
+      const line = `GET /cgi-bin/user/get?userid=zhangsan HTTP/1.1\r\n${HOST}X-Padding: ${"p".repeat(40)}\r\n\r\n`;
+      let sent = 0;
+      const drip = setInterval(() => {
+        if (sent < line.length && !slow.socket.destroyed) slow.socket.write(line[sent++] ?? "");
+      }, 1000);
+      const cut = slow.closed().then(() => performance.now() - opened);
+      try {
+        const fast: number[] = [];
+        while (fast.length < 200 && !slow.socket.destroyed) {
+          const reply = await request(`${stack.proxyUrl}/cgi-bin/user/get?userid=zhangsan`);
+          expect(reply.status).toBe(200);
+          fast.push(reply.status);
         }
-      },
-    );
+        const ms = await within(cut, "the slow client to be cut");
+        expect(ms).toBeGreaterThanOrEqual(1900);
+        expect(ms).toBeLessThan(2000 + 2500);
+        expect(sent).toBeLessThan(line.length);
+        expect(slow.received()).toMatch(/^(HTTP\/1\.1 408|$)/);
+        expect(fast.length).toBeGreaterThan(5);
+        expect(stack.sandbox.requestsTo("/cgi-bin/user/get")).toHaveLength(fast.length);
+      } finally {
+        clearInterval(drip);
+      }
+    });
   });
 
   test("an idle keep-alive connection is closed after keepAliveTimeoutMs", async () => {
-    await withStack(
-      (config) => {
-        config["limits"] = { keepAliveTimeoutMs: 500 };
-      },
-      async (stack) => {
-        const client = await rawClient(stack.proxyUrl);
-        await client.write(`GET /-/healthy HTTP/1.1\r\n${HOST}\r\n`);
-        await client.receivedText("\r\n\r\n");
-        const answered = performance.now();
-        await within(client.closed(), "the keep-alive connection to close");
-        const ms = performance.now() - answered;
-        expect(ms).toBeGreaterThanOrEqual(400);
-        expect(ms).toBeLessThan(500 + 2500);
-      },
-    );
+    await withStack({ configure: withLimits({ keepAliveTimeoutMs: 500 }) }, async (stack) => {
+      const client = await rawClient(stack.proxyUrl);
+      await client.write(`GET /-/healthy HTTP/1.1\r\n${HOST}\r\n`);
+      await client.receivedText("\r\n\r\n");
+      const answered = performance.now();
+      await within(client.closed(), "the keep-alive connection to close");
+      const ms = performance.now() - answered;
+      expect(ms).toBeGreaterThanOrEqual(400);
+      expect(ms).toBeLessThan(500 + 2500);
+    });
   });
 });
 
 describe("sizes and counts", () => {
   test("a header block above maxHeaderBytes is refused with 431", async () => {
-    await withStack(
-      (config) => {
-        config["limits"] = { maxHeaderBytes: 2048 };
-      },
-      async (stack) => {
-        const client = await rawClient(stack.proxyUrl);
-        await client.write(`GET /-/healthy HTTP/1.1\r\n${HOST}X-Big: ${"b".repeat(3000)}\r\n\r\n`);
-        expect(await client.closed()).toMatch(/^HTTP\/1\.1 431 /);
-        expect(
-          (await request(`${stack.proxyUrl}/-/healthy`, { headers: { "x-small": "s".repeat(1000) } })).status,
-        ).toBe(200);
-      },
-    );
+    await withStack({ configure: withLimits({ maxHeaderBytes: 2048 }) }, async (stack) => {
+      const client = await rawClient(stack.proxyUrl);
+      await client.write(`GET /-/healthy HTTP/1.1\r\n${HOST}X-Big: ${"b".repeat(3000)}\r\n\r\n`);
+      expect(await client.closed()).toMatch(/^HTTP\/1\.1 431 /);
+      expect((await request(`${stack.proxyUrl}/-/healthy`, { headers: { "x-small": "s".repeat(1000) } })).status).toBe(
+        200,
+      );
+    });
   });
 
   test("beyond maxConnections a new connection is closed unanswered; freed slots serve again", async () => {
-    await withStack(
-      (config) => {
-        config["limits"] = { maxConnections: 4 };
-      },
-      async (stack) => {
-        const held = await Promise.all(Array.from({ length: 4 }, () => rawClient(stack.proxyUrl)));
-        await held[0]?.write(`GET /-/healthy HTTP/1.1\r\n${HOST}\r\n`);
-        await held[0]?.receivedText("\r\n\r\n"); // all four are counted by now: the first was answered
-        const extra = await rawClient(stack.proxyUrl);
-        await extra.write(`GET /-/healthy HTTP/1.1\r\n${HOST}\r\n`).catch(() => undefined);
-        expect(await within(extra.closed(), "the extra connection to be closed")).toBe("");
-        for (const client of held) client.socket.destroy();
-        await Promise.all(held.map((client) => client.closed()));
-        let status = 0;
-        for (let attempt = 0; attempt < 50 && status !== 200; attempt += 1) {
-          // The server learns of the closed sockets a little after the client does.
-          status = await request(`${stack.proxyUrl}/-/healthy`).then(
-            (reply) => reply.status,
-            () => 0,
-          );
-        }
-        expect(status).toBe(200);
-      },
-    );
+    await withStack({ configure: withLimits({ maxConnections: 4 }) }, async (stack) => {
+      const held = await Promise.all(Array.from({ length: 4 }, () => rawClient(stack.proxyUrl)));
+      await held[0]?.write(`GET /-/healthy HTTP/1.1\r\n${HOST}\r\n`);
+      await held[0]?.receivedText("\r\n\r\n"); // all four are counted by now: the first was answered
+      const extra = await rawClient(stack.proxyUrl);
+      await extra.write(`GET /-/healthy HTTP/1.1\r\n${HOST}\r\n`).catch(() => undefined);
+      expect(await within(extra.closed(), "the extra connection to be closed")).toBe("");
+      for (const client of held) client.socket.destroy();
+      await Promise.all(held.map((client) => client.closed()));
+      let status = 0;
+      for (let attempt = 0; attempt < 50 && status !== 200; attempt += 1) {
+        // The server learns of the closed sockets a little after the client does.
+        status = await request(`${stack.proxyUrl}/-/healthy`).then(
+          (reply) => reply.status,
+          () => 0,
+        );
+      }
+      expect(status).toBe(200);
+    });
   });
 });
 

@@ -5,28 +5,26 @@ import { describe, expect, vi } from "vitest";
 import { CALLBACK_PATH, newCallbackCredentials, withCallbacks } from "./helpers/callbacks.js";
 import { request } from "./helpers/http.js";
 import { rawClient } from "./helpers/raw-socket.js";
-import { startStack, type Stack } from "./helpers/start-stack.js";
+import { withStack, type Stack } from "./helpers/start-stack.js";
 import { test as plainTest } from "vitest";
 
 const HOST = "Host: 127.0.0.1\r\n";
 const USER_GET = `GET /cgi-bin/user/get?userid=zhangsan HTTP/1.1\r\n${HOST}\r\n`;
 
-async function withStack(
+/** A stack whose config has a callback listener too, changed by `configure`. */
+const withBothListeners = (
   configure: (config: Record<string, unknown>) => void,
   run: (stack: Stack) => Promise<void>,
-): Promise<void> {
-  const stack = await startStack({
-    configure: (config) => {
-      withCallbacks({ credentials: newCallbackCredentials(), targets: [{ url: "http://127.0.0.1:9/" }] })(config);
-      configure(config);
+) =>
+  withStack(
+    {
+      configure: (config) => {
+        withCallbacks({ credentials: newCallbackCredentials(), targets: [{ url: "http://127.0.0.1:9/" }] })(config);
+        configure(config);
+      },
     },
-  });
-  try {
-    await run(stack);
-  } finally {
-    await stack.close();
-  }
-}
+    run,
+  );
 
 const post = (path: string, length: number, headers = "") =>
   `POST ${path} HTTP/1.1\r\n${HOST}Content-Type: application/json\r\n${headers}Content-Length: ${length}\r\n\r\n`;
@@ -37,7 +35,7 @@ const noStacks = (stack: Stack) =>
 
 describe("a client leaving mid-body", () => {
   plainTest("is a 499 without a stack on the API listener", async () => {
-    await withStack(
+    await withBothListeners(
       () => undefined,
       async (stack) => {
         const client = await rawClient(stack.proxyUrl);
@@ -52,7 +50,7 @@ describe("a client leaving mid-body", () => {
   });
 
   plainTest("is a 499 without a stack on the callback listener", async () => {
-    await withStack(
+    await withBothListeners(
       () => undefined,
       async (stack) => {
         const client = await rawClient(callbackBase(stack));
@@ -68,7 +66,7 @@ describe("a client leaving mid-body", () => {
 
 describe("a request pipelined behind a refused body", () => {
   plainTest("never reaches WeCom (413, Connection: close, nothing more read)", async () => {
-    await withStack(
+    await withBothListeners(
       (config) => {
         config["limits"] = { maxBodyBytes: 100 };
       },
@@ -87,7 +85,7 @@ describe("a request pipelined behind a refused body", () => {
   });
 
   plainTest("on the callback listener is not handled either", async () => {
-    await withStack(
+    await withBothListeners(
       (config) => {
         (config["callbacks"] as Record<string, unknown>)["maxBodyBytes"] = 100;
       },
@@ -103,7 +101,7 @@ describe("a request pipelined behind a refused body", () => {
   });
 
   plainTest("pipelined requests on a connection that stays open are all answered, in order", async () => {
-    await withStack(
+    await withBothListeners(
       () => undefined,
       async (stack) => {
         const client = await rawClient(stack.proxyUrl);
@@ -119,7 +117,7 @@ describe("a request pipelined behind a refused body", () => {
 
 describe("limits.maxBufferedBytes", () => {
   plainTest("above it a request gets 503 with Retry-After, on both listeners, until bodies are released", async () => {
-    await withStack(
+    await withBothListeners(
       (config) => {
         config["limits"] = { maxBodyBytes: 1000, maxBufferedBytes: 2500 };
         (config["callbacks"] as Record<string, unknown>)["maxBodyBytes"] = 1000;

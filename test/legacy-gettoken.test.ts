@@ -6,7 +6,7 @@ import path from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
 import { DownStore } from "./helpers/down-store.js";
 import { request } from "./helpers/http.js";
-import { startLegacyStack, tokensSeenUpstream } from "./helpers/legacy.js";
+import { startLegacyStack, tokensSeenUpstream, type LegacyStack } from "./helpers/legacy.js";
 import { CORP_A, CORP_B, NOTIFY_AGENTID } from "./helpers/start-stack.js";
 
 const MESSAGE = JSON.stringify({
@@ -15,6 +15,10 @@ const MESSAGE = JSON.stringify({
   agentid: NOTIFY_AGENTID,
   text: { content: "hi" },
 });
+
+/** user/get for `userid`, as a legacy app calls it with the token it got from gettoken. */
+const userGet = (stack: LegacyStack, token: string, userid = "zhangsan") =>
+  request(`${stack.proxyUrl}/cgi-bin/user/get?userid=${userid}&access_token=${token}`);
 
 describe("gettoken through the proxy (no clients)", () => {
   test("an agent's secret gets a proxy-issued token in WeCom's format, without asking WeCom", async () => {
@@ -148,7 +152,7 @@ describe("gettoken errors are WeCom's", () => {
 describe("proxy-issued tokens expire and fail like WeCom's", () => {
   test("an unknown wxp_ token gets 42001 (expired) with HTTP 200, so SDKs fetch a new one, and never reaches WeCom", async () => {
     const stack = await startLegacyStack();
-    const reply = await request(`${stack.proxyUrl}/cgi-bin/user/get?userid=zhangsan&access_token=wxp_forged`);
+    const reply = await userGet(stack, "wxp_forged");
     expect(reply.status).toBe(200);
     expect(reply.json()).toEqual({ errcode: 42001, errmsg: expect.stringMatching(/^access_token expired, hint: /) });
     expect(stack.sandbox.received).toHaveLength(0);
@@ -158,10 +162,10 @@ describe("proxy-issued tokens expire and fail like WeCom's", () => {
     const stack = await startLegacyStack();
     const token = await stack.tokenFor(stack.secrets.contacts);
     stack.clock.advance(7200 * 1000);
-    const expired = await request(`${stack.proxyUrl}/cgi-bin/user/get?userid=zhangsan&access_token=${token}`);
+    const expired = await userGet(stack, token);
     expect(expired.json()).toMatchObject({ errcode: 42001, errmsg: expect.stringMatching(/^access_token expired, /) });
     const fresh = await stack.tokenFor(stack.secrets.contacts);
-    const reply = await request(`${stack.proxyUrl}/cgi-bin/user/get?userid=zhangsan&access_token=${fresh}`);
+    const reply = await userGet(stack, fresh);
     expect(reply.json()["errcode"]).toBe(0);
   });
 
@@ -169,16 +173,16 @@ describe("proxy-issued tokens expire and fail like WeCom's", () => {
     const stack = await startLegacyStack();
     const token = await stack.tokenFor(stack.secrets.contacts);
     stack.clock.advance(7199 * 1000);
-    const reply = await request(`${stack.proxyUrl}/cgi-bin/user/get?userid=zhangsan&access_token=${token}`);
+    const reply = await userGet(stack, token);
     expect(reply.json()["errcode"]).toBe(0);
   });
 
   test("the app keeps working when WeCom invalidates the real token behind its proxy token", async () => {
     const stack = await startLegacyStack();
     const token = await stack.tokenFor(stack.secrets.contacts);
-    await request(`${stack.proxyUrl}/cgi-bin/user/get?userid=zhangsan&access_token=${token}`);
+    await userGet(stack, token);
     stack.sandbox.invalidateTokens();
-    const reply = await request(`${stack.proxyUrl}/cgi-bin/user/get?userid=lisi&access_token=${token}`);
+    const reply = await userGet(stack, token, "lisi");
     expect(reply.json()["errcode"]).toBe(0);
     expect(stack.logs.requests().at(-1)).toMatchObject({ replayed: true });
   });
@@ -204,7 +208,7 @@ describe("proxy-issued tokens live in the store", () => {
     const stack = await startLegacyStack({ configure: (config) => (config["store"] = { url: `sqlite://${file}` }) });
     const token = await stack.tokenFor(stack.secrets.contacts);
     await stack.restartProxy();
-    const reply = await request(`${stack.proxyUrl}/cgi-bin/user/get?userid=zhangsan&access_token=${token}`);
+    const reply = await userGet(stack, token);
     expect(reply.json()["errcode"]).toBe(0);
   });
 
@@ -212,13 +216,13 @@ describe("proxy-issued tokens live in the store", () => {
     const stack = await startLegacyStack({ configure: (config) => (config["store"] = { url: "memory://" }) });
     const token = await stack.tokenFor(stack.secrets.contacts);
     await stack.restartProxy();
-    const forgotten = await request(`${stack.proxyUrl}/cgi-bin/user/get?userid=zhangsan&access_token=${token}`);
+    const forgotten = await userGet(stack, token);
     expect(forgotten.json()).toMatchObject({
       errcode: 42001,
       errmsg: expect.stringContaining("forgotten by a restart"),
     });
     const fresh = await stack.tokenFor(stack.secrets.contacts);
-    const reply = await request(`${stack.proxyUrl}/cgi-bin/user/get?userid=zhangsan&access_token=${fresh}`);
+    const reply = await userGet(stack, fresh);
     expect(reply.json()["errcode"]).toBe(0);
   });
 

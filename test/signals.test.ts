@@ -71,12 +71,17 @@ async function heldRequest(url: string) {
   return { reply, release };
 }
 
+/** Sends SIGTERM and waits until the proxy says it is shutting down. */
+async function sigterm(): Promise<void> {
+  proxy?.signal("SIGTERM");
+  await proxy?.waitForLine((line) => line["msg"] === "shutting down", '"shutting down"');
+}
+
 describe("SIGTERM", () => {
   test("during a slow upstream answer still delivers that answer, then exits 0", async () => {
     const url = await startProxy(config());
     const held = await heldRequest(url);
-    proxy?.signal("SIGTERM");
-    await proxy?.waitForLine((line) => line["msg"] === "shutting down", '"shutting down"');
+    await sigterm();
     held.release();
     const reply = await within(held.reply, "the held answer");
     expect(reply.status).toBe(200);
@@ -87,8 +92,7 @@ describe("SIGTERM", () => {
   test("stops accepting new connections at once", async () => {
     const url = await startProxy(config());
     const held = await heldRequest(url);
-    proxy?.signal("SIGTERM");
-    await proxy?.waitForLine((line) => line["msg"] === "shutting down", '"shutting down"');
+    await sigterm();
     const refused = await request(`${url}/-/healthy`).then(
       (reply) => reply.status,
       (error: NodeJS.ErrnoException) => error.code,
@@ -125,8 +129,7 @@ describe("SIGTERM", () => {
     const arrived = once(sandbox.events, "request");
     socket.write("GET /cgi-bin/user/get?userid=zhangsan HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
     await within(arrived, "the held request to reach WeCom");
-    proxy?.signal("SIGTERM");
-    await proxy?.waitForLine((line) => line["msg"] === "shutting down", '"shutting down"');
+    await sigterm();
     socket.write("GET /-/healthy HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
     release();
     await within(closed, "the connection to close");
@@ -139,8 +142,7 @@ describe("SIGTERM", () => {
   test("a second SIGTERM during the drain ends the process at once with status 1", async () => {
     const url = await startProxy(config());
     const held = await heldRequest(url);
-    proxy?.signal("SIGTERM");
-    await proxy?.waitForLine((line) => line["msg"] === "shutting down", '"shutting down"');
+    await sigterm();
     proxy?.signal("SIGTERM");
     expect(await proxy?.exited()).toEqual({ code: 1, signal: null });
     await expect(held.reply).rejects.toThrow();

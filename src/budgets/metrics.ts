@@ -1,5 +1,6 @@
 // What budgets and holds tell the metrics, registered once per registry (labels: DESIGN §6a).
-import { Counter, Histogram, type Registry } from "prom-client";
+import type { Registry } from "prom-client";
+import { oncePerRegistry, type Declare } from "../once-per-registry.js";
 
 export type BudgetReason = "member" | "api" | "concurrency";
 export type HoldEvent = "answered" | "tripped" | "released";
@@ -26,48 +27,36 @@ export const NO_BUDGET_OBSERVER: BudgetObserver = {
 };
 
 const WAIT_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30];
-const byRegistry = new WeakMap<Registry, BudgetObserver>();
 
 export function budgetMetrics(registry: Registry): BudgetObserver {
-  let observer = byRegistry.get(registry);
-  if (observer === undefined) {
-    observer = createObserver(registry);
-    byRegistry.set(registry, observer);
-  }
-  return observer;
+  return oncePerRegistry(registry, createObserver);
 }
 
-function createObserver(registry: Registry): BudgetObserver {
-  const registers = [registry];
-  const waits = new Histogram({
+function createObserver(declare: Declare): BudgetObserver {
+  const waits = declare.histogram({
     name: "wecom_proxy_budget_wait_seconds",
     help: "Time requests waited for room in a budget (member, api) or a concurrency slot, by agent and reason",
     labelNames: ["agent", "reason"] as const,
     buckets: WAIT_BUCKETS,
-    registers,
   });
-  const refusals = new Counter({
+  const refusals = declare.counter({
     name: "wecom_proxy_budget_refusals_total",
     help: "Requests answered 429 because a budget (member, api) or concurrency slot had no room, by agent and reason",
     labelNames: ["agent", "reason"] as const,
-    registers,
   });
-  const holds = new Counter({
+  const holds = declare.counter({
     name: "wecom_proxy_holds_total",
     help: "45009 holds: answered (a request got the proxy's 45009), tripped (WeCom's 45009 began or doubled one), released (a probe got through), by agent",
     labelNames: ["agent", "reason"] as const,
-    registers,
   });
-  const retries = new Counter({
+  const retries = declare.counter({
     name: "wecom_proxy_concurrency_retries_total",
     help: "Idempotent calls retried once after WeCom answered 45033, by agent",
     labelNames: ["agent"] as const,
-    registers,
   });
-  const fallbacks = new Counter({
+  const fallbacks = declare.counter({
     name: "wecom_proxy_budget_fallbacks_total",
     help: "Budget and hold operations counted in this process because Redis was unavailable",
-    registers,
   });
   return {
     waited: (agent, reason, seconds) => waits.observe({ agent, reason }, seconds),

@@ -1,7 +1,6 @@
 // The callback relay's metrics, registered once on the process's registry.
-import { Counter, Gauge, Histogram } from "prom-client";
-import type { Registry } from "prom-client";
-import { oncePerRegistry } from "../once-per-registry.js";
+import type { Counter, Histogram, Registry } from "prom-client";
+import { oncePerRegistry, type Declare } from "../once-per-registry.js";
 
 export interface CallbackMetrics {
   readonly requests: Counter<"app" | "status" | "reason">;
@@ -21,56 +20,48 @@ export function registerCallbackMetrics(registry: Registry, pendingByApp: Pendin
   return metrics;
 }
 
-function createCallbackMetrics(registry: Registry): { metrics: CallbackMetrics; pending: { source: PendingByApp } } {
-  const registers = [registry];
+function createCallbackMetrics(declare: Declare): { metrics: CallbackMetrics; pending: { source: PendingByApp } } {
   const pending = { source: (): Map<string, number> => new Map() };
-  new Gauge({
+  declare.gauge({
     name: "wecom_proxy_callback_pending",
     help: "Deliveries waiting for their target (one per event and target), per callback app.",
     labelNames: ["app"],
-    registers,
     collect() {
       for (const [app, count] of pending.source()) this.set({ app }, count);
     },
   });
   const metrics: CallbackMetrics = {
-    requests: new Counter({
+    requests: declare.counter({
       name: "wecom_proxy_callback_requests_total",
       help: "Requests on the callback listener, by app, HTTP status and reason (accepted, duplicate, bad_signature, …).",
       labelNames: ["app", "status", "reason"],
-      registers,
     }),
-    ack: new Histogram({
+    ack: declare.histogram({
       name: "wecom_proxy_callback_ack_seconds",
       help: "Time from WeCom's event POST to the proxy's answer (the event is in the store by then).",
       labelNames: ["app"],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 5],
-      registers,
     }),
-    delivered: new Counter({
+    delivered: declare.counter({
       name: "wecom_proxy_callback_delivered_total",
       help: "Events a target accepted with a 2xx.",
       labelNames: ["app"],
-      registers,
     }),
-    retried: new Counter({
+    retried: declare.counter({
       name: "wecom_proxy_callback_delivery_retries_total",
       help: "Failed delivery attempts that will be retried.",
       labelNames: ["app"],
-      registers,
     }),
-    deadLettered: new Counter({
+    deadLettered: declare.counter({
       name: "wecom_proxy_callback_dead_lettered_total",
       help: "Events given up on after maxAgeSeconds (kept in the store, listed in /-/callbacks).",
       labelNames: ["app"],
-      registers,
     }),
-    deliveryDelay: new Histogram({
+    deliveryDelay: declare.histogram({
       name: "wecom_proxy_callback_delivery_delay_seconds",
       help: "Time from an event's arrival to its delivery.",
       labelNames: ["app"],
       buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 3600, 86400],
-      registers,
     }),
   };
   return { metrics, pending };

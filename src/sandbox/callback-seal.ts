@@ -71,9 +71,8 @@ export function sealEvent(
   timestamp: string,
   nonce: string = randomNonce(),
 ): SealedCallback {
-  const encrypted = encryptCallback(credentials.encodingAESKey, message, credentials.receiveId);
-  const signature = signCallback(credentials.token, timestamp, nonce, encrypted);
-  const query = new URLSearchParams({ msg_signature: signature, timestamp, nonce }).toString();
+  const { encrypted, signed } = seal(credentials, message, timestamp, nonce);
+  const query = new URLSearchParams(signed).toString();
   const body =
     `<xml><ToUserName><![CDATA[${credentials.receiveId}]]></ToUserName>` +
     `<Encrypt><![CDATA[${encrypted}]]></Encrypt><AgentID><![CDATA[1000002]]></AgentID></xml>`;
@@ -87,10 +86,21 @@ export function sealVerification(
   timestamp: string,
   nonce: string = randomNonce(),
 ): SealedCallback {
-  const encrypted = encryptCallback(credentials.encodingAESKey, echo, credentials.receiveId);
-  const signature = signCallback(credentials.token, timestamp, nonce, encrypted);
-  const query = new URLSearchParams({ msg_signature: signature, timestamp, nonce, echostr: encrypted }).toString();
+  const { encrypted, signed } = seal(credentials, echo, timestamp, nonce);
+  const query = new URLSearchParams({ ...signed, echostr: encrypted }).toString();
   return { query, body: "", encrypted };
+}
+
+/** `plaintext` encrypted for the receive id, and the query parameters that sign it. */
+function seal(
+  credentials: CallbackCredentials,
+  plaintext: string,
+  timestamp: string,
+  nonce: string,
+): { encrypted: string; signed: { msg_signature: string; timestamp: string; nonce: string } } {
+  const encrypted = encryptCallback(credentials.encodingAESKey, plaintext, credentials.receiveId);
+  const signature = signCallback(credentials.token, timestamp, nonce, encrypted);
+  return { encrypted, signed: { msg_signature: signature, timestamp, nonce } };
 }
 
 /** A passive reply's plaintext, after checking its signature; throws when either is wrong. */

@@ -168,6 +168,16 @@ function newSecret(): string {
 }
 
 /** vitest fixture: `stack` is started for the test and always closed after it. */
+/** Runs `run` on a stack started with `options`, and closes the stack however `run` ends. */
+export async function withStack(options: StackOptions, run: (stack: Stack) => Promise<void>): Promise<void> {
+  const stack = await startStack(options);
+  try {
+    await run(stack);
+  } finally {
+    await stack.close();
+  }
+}
+
 export const test = base.extend<{ stack: Stack }>({
   // eslint-disable-next-line no-empty-pattern -- vitest fixtures take a destructured first argument
   stack: async ({}, use) => {

@@ -60,44 +60,27 @@ describe("uncompressed answers", () => {
 });
 
 describe("compressed answers", () => {
-  test("reads errcode from a gzip body", () => {
-    expect(errcodeOf(zlib.gzipSync(expired), "gzip", true)).toBe(42001);
-  });
-
-  test("reads errcode from an x-gzip body", () => {
-    expect(errcodeOf(zlib.gzipSync(expired), "x-gzip", true)).toBe(42001);
+  test.each([
+    ["a gzip body", zlib.gzipSync, "gzip"],
+    ["an x-gzip body", zlib.gzipSync, "x-gzip"],
+    ["a zlib-wrapped deflate body", zlib.deflateSync, "deflate"],
+    ["a raw deflate body", zlib.deflateRawSync, "deflate"],
+    ["a brotli body", zlib.brotliCompressSync, "br"],
+  ] as const)("reads errcode from %s", (_, compress, encoding) => {
+    expect(errcodeOf(compress(expired), encoding, true)).toBe(42001);
   });
 
   test("matches the Content-Encoding name whatever its case and surrounding spaces", () => {
     expect(errcodeOf(zlib.gzipSync(expired), " GZip ", true)).toBe(42001);
   });
 
-  test("reads errcode from a zlib-wrapped deflate body", () => {
-    expect(errcodeOf(zlib.deflateSync(expired), "deflate", true)).toBe(42001);
-  });
-
-  test("reads errcode from a raw deflate body", () => {
-    expect(errcodeOf(zlib.deflateRawSync(expired), "deflate", true)).toBe(42001);
-  });
-
-  test("reads errcode from a brotli body", () => {
-    expect(errcodeOf(zlib.brotliCompressSync(expired), "br", true)).toBe(42001);
-  });
-
-  test("reads the leading errcode of a truncated gzip head", () => {
-    expect(errcodeOf(firstHalf(zlib.gzipSync(expired)), "gzip", false)).toBe(42001);
-  });
-
-  test("reads the leading errcode of a truncated zlib deflate head", () => {
-    expect(errcodeOf(firstHalf(zlib.deflateSync(expired)), "deflate", false)).toBe(42001);
-  });
-
-  test("reads the leading errcode of a truncated raw deflate head", () => {
-    expect(errcodeOf(firstHalf(zlib.deflateRawSync(expired)), "deflate", false)).toBe(42001);
-  });
-
-  test("reads the leading errcode of a truncated brotli head", () => {
-    expect(errcodeOf(firstHalf(zlib.brotliCompressSync(expired)), "br", false)).toBe(42001);
+  test.each([
+    ["gzip", zlib.gzipSync, "gzip"],
+    ["zlib deflate", zlib.deflateSync, "deflate"],
+    ["raw deflate", zlib.deflateRawSync, "deflate"],
+    ["brotli", zlib.brotliCompressSync, "br"],
+  ] as const)("reads the leading errcode of a truncated %s head", (_, compress, encoding) => {
+    expect(errcodeOf(firstHalf(compress(expired)), encoding, false)).toBe(42001);
   });
 
   test("gives undefined for a gzip body cut short but said to be complete", () => {

@@ -3,29 +3,12 @@
 import { describe, expect, test } from "vitest";
 import { authorize } from "../../src/access/authorize.js";
 import type { Caller } from "../../src/access/caller.js";
-import { loadConfigText, type Config } from "../../src/config/load.js";
 import { BadRequest, Forbidden } from "../../src/errors.js";
 import { explicitAgentOf, locate } from "../../src/routing/locate.js";
-import { Routing, type AgentPick, type PickInput } from "../../src/routing/pick-agent.js";
+import type { AgentPick, PickInput } from "../../src/routing/pick-agent.js";
+import { threeAgents } from "../helpers/routing.js";
 
-const loaded = loadConfigText(
-  `
-corpid: wwcorp0001
-agents:
-  contacts: { secret: s-contacts }
-  notify: { agentid: 1000002, secret: s-notify }
-  hr: { agentid: 1000003, secret: s-hr }
-routes:
-  - { path: /cgi-bin/user/, agent: contacts }
-  - { mount: /apps/hr, agent: hr }
-defaultAgent: notify
-`,
-  { env: {} },
-);
-if (!loaded.ok) throw new Error(loaded.problems.join("\n"));
-const config: Config = loaded.config;
-const routing = new Routing(config);
-const agent = (name: string) => config.agents.get(name) as NonNullable<ReturnType<Config["agents"]["get"]>>;
+const { config, routing, agent } = threeAgents();
 const scope = (...names: string[]): Caller => ({ name: "jobs", agents: names.map(agent), paths: undefined });
 
 interface Input extends Partial<PickInput> {

@@ -5,7 +5,7 @@ import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import { authorize } from "../../src/access/authorize.js";
 import type { Caller } from "../../src/access/caller.js";
-import { loadConfigText, type Config } from "../../src/config/load.js";
+import { loadConfigText } from "../../src/config/load.js";
 import { ProxyError } from "../../src/errors.js";
 import { pathWithToken } from "../../src/proxy/outgoing/inject-token.js";
 import { frameForUpstream } from "../../src/proxy/outgoing/frame-for-upstream.js";
@@ -15,8 +15,8 @@ import { stripProxyControls } from "../../src/proxy/outgoing/strip-proxy-control
 import { runPasses, type Outgoing } from "../../src/proxy/pass.js";
 import { normalizePath } from "../../src/routing/normalize-path.js";
 import { locate } from "../../src/routing/locate.js";
-import { Routing } from "../../src/routing/pick-agent.js";
 import { splitTarget } from "../../src/http/request-target.js";
+import { threeAgents } from "../helpers/routing.js";
 
 const RUNS = { numRuns: 2000 };
 
@@ -93,25 +93,7 @@ describe("path normalization", () => {
   });
 });
 
-const loaded = loadConfigText(
-  `
-corpid: wwcorp0001
-agents:
-  contacts: { secret: s-contacts }
-  notify: { agentid: 1000002, secret: s-notify }
-  hr: { agentid: 1000003, secret: s-hr }
-routes:
-  - { path: /cgi-bin/user/, agent: contacts }
-  - { mount: /apps/hr, agent: hr }
-  - { mount: /apps/notify, agent: notify }
-defaultAgent: notify
-`,
-  { env: {} },
-);
-if (!loaded.ok) throw new Error(loaded.problems.join("\n"));
-const config: Config = loaded.config;
-const routing = new Routing(config);
-const agentNamed = (name: string) => config.agents.get(name) as NonNullable<ReturnType<Config["agents"]["get"]>>;
+const { config, routing, agent: agentNamed } = threeAgents(["{ mount: /apps/notify, agent: notify }"]);
 
 const caller = fc.record({
   agents: fc.subarray(["contacts", "notify", "hr"], { minLength: 1 }),
