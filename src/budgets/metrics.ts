@@ -1,7 +1,7 @@
 // What budgets and holds tell the metrics, registered once per registry (labels: DESIGN §6a).
 import { Counter, Histogram, type Registry } from "prom-client";
 
-export type BudgetReason = "member" | "api" | "concurrency";
+export type BudgetReason = "member" | "api" | "ip" | "concurrency";
 export type HoldEvent = "answered" | "tripped" | "released";
 
 export interface BudgetObserver {
@@ -41,14 +41,14 @@ function createObserver(registry: Registry): BudgetObserver {
   const registers = [registry];
   const waits = new Histogram({
     name: "wecom_proxy_budget_wait_seconds",
-    help: "Time requests waited for room in a budget (member, api) or a concurrency slot, by agent and reason",
+    help: "Time requests waited for room in a budget (member, api, ip) or a concurrency slot, by agent and reason",
     labelNames: ["agent", "reason"] as const,
     buckets: WAIT_BUCKETS,
     registers,
   });
   const refusals = new Counter({
     name: "wecom_proxy_budget_refusals_total",
-    help: "Requests answered 429 because a budget (member, api) or concurrency slot had no room, by agent and reason",
+    help: "Requests answered 429 because a budget (member, api, ip) or concurrency slot had no room, by agent and reason",
     labelNames: ["agent", "reason"] as const,
     registers,
   });

@@ -19,6 +19,8 @@ export interface BudgetsContext {
   /** The budgets of the configuration this one replaces: on the same store, its counts carry over. */
   readonly previous?: Budgets | undefined;
   readonly sameStore: boolean;
+  /** The way out to WeCom (a forward proxy's host:port, or "direct"): the key of the per-IP budget. */
+  readonly egress: string;
 }
 
 export function openBudgets(config: Config, store: Store, ctx: BudgetsContext): Budgets {
@@ -31,6 +33,7 @@ export function openBudgets(config: Config, store: Store, ctx: BudgetsContext): 
     observer,
     // A probe that has not come back within the upstream timeout is lost: let another caller probe.
     probeMs: config.upstream.timeoutMs + 1000,
+    egress: ctx.egress,
   };
   return new Budgets(config.budgets, deps, ctx.previous);
 }
