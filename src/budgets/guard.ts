@@ -6,7 +6,7 @@ import type { AgentConfig, BudgetsConfig } from "../config/load.js";
 import { ApiBudgetExceeded, ConcurrencyExceeded, IpBudgetExceeded, MemberBudgetExceeded } from "../errors.js";
 import { errorAnswer, type LocalAnswer } from "../wecom/local-answer.js";
 import { CONCURRENCY_LIMITED, FREQUENCY_LIMITED } from "../wecom/limits.js";
-import { ConcurrencyGate } from "./concurrency.js";
+import type { Gate } from "./concurrency.js";
 import type { Ledger, Verdict } from "./ledger.js";
 import type { BudgetObserver, BudgetReason } from "./metrics.js";
 import { planOf, type Plan } from "./plan.js";
@@ -31,6 +31,8 @@ export type Guarded<T> =
 
 export interface BudgetsDeps {
   readonly ledger: Ledger;
+  /** budgets.maxConcurrentPerApi's count (in the process, or the cluster's on Redis); undefined: no cap. */
+  readonly gate: Gate | undefined;
   readonly now: () => number;
   readonly observer: BudgetObserver;
   /** [0, 1): the jitter of the 45033 retry. */
@@ -53,7 +55,6 @@ export interface KnownHold {
 }
 
 export class Budgets {
-  private readonly gate: ConcurrencyGate | undefined;
   private readonly random: () => number;
   /** Holds this process tripped or was answered by, newest per key. */
   private readonly seen: Map<string, KnownHold>;
@@ -68,7 +69,6 @@ export class Budgets {
   ) {
     this.seen = previous?.seen ?? new Map<string, KnownHold>();
     this.tally = previous?.tally ?? new Map<string, { waits: number; refusals: number }>();
-    this.gate = config.maxConcurrentPerApi === false ? undefined : new ConcurrencyGate(config.maxConcurrentPerApi);
     this.random = deps.random ?? Math.random;
   }
 
@@ -149,9 +149,9 @@ export class Budgets {
 
   /** A concurrency slot when maxConcurrentPerApi is set; throws the 429 when none frees in time. */
   private async enter(agent: AgentConfig, plan: Plan, started: number, signal: AbortSignal) {
-    if (this.gate === undefined) return undefined;
+    if (this.deps.gate === undefined) return undefined;
     const waitFrom = this.deps.now();
-    const slot = await this.gate.enter(plan.hold, Math.max(0, started + this.config.maxWaitMs - waitFrom), signal);
+    const slot = await this.deps.gate.enter(plan.hold, Math.max(0, started + this.config.maxWaitMs - waitFrom), signal);
     if (slot === false || slot.queued) this.waited(agent, "concurrency", this.deps.now() - waitFrom);
     if (slot !== false) return { release: slot.release, waited: slot.queued };
     signal.throwIfAborted();
