@@ -187,6 +187,25 @@ describe.skipIf(REDIS_SERVER === undefined)("maxConcurrentPerApi on Redis", () =
     }
   });
 
+  test("a caller that leaves the line is out of it, and the one behind it gets the slot released in its process", async () => {
+    const conn = new RedisConnection(redis!.url(), "redis-line", undefined);
+    try {
+      await conn.ready();
+      const gate = gateOn(conn, quiet(conn));
+      const key = `gate-${++run}`;
+      const first = await gate.enter(key, 0, signal);
+      const leaving = new AbortController();
+      const gone = gate.enter(key, 5000, leaving.signal);
+      const behind = gate.enter(key, 5000, signal);
+      leaving.abort();
+      expect(await gone).toBe(false);
+      if (first !== false) first.release();
+      expect(await behind).toMatchObject({ queued: true });
+    } finally {
+      await conn.close();
+    }
+  });
+
   test("a slot whose process went away comes back when its lease runs out", async () => {
     const gone = new RedisConnection(redis!.url(), "redis-gone", undefined);
     const alive = new RedisConnection(redis!.url(), "redis-alive", undefined);

@@ -79,6 +79,7 @@ export class RedisConcurrencyGate implements Gate {
     let poll = FIRST_POLL_MS;
     try {
       for (;;) {
+        if (signal.aborted) return false;
         if (line[0] === me) {
           const taken = await this.failover.either<(() => void) | typeof IN_PROCESS | undefined>(
             () => this.acquire(key),
@@ -92,7 +93,7 @@ export class RedisConcurrencyGate implements Gate {
           if (taken !== undefined) return { release: taken, queued };
         }
         const remaining = deadline - Date.now();
-        if (remaining <= 0 || signal.aborted) return false;
+        if (remaining <= 0) return false;
         queued = true;
         const why = await pause(me, line[0] === me ? Math.min(poll, remaining) : remaining, signal);
         poll = why === "woken" ? FIRST_POLL_MS : Math.min(poll * 2, MAX_POLL_MS);
