@@ -1,4 +1,4 @@
-// `npm run bench:budgets`: what the budget step (per-member pacing, per-API budgets, the 45009
+// `npm run bench:budgets`: what the budget step (per-member pacing, per-API and per-IP budgets, the 45009
 // hold check) costs per request, counted in the process and in Redis, as a ratio to the same
 // request through a proxy with budgets off. Limits are set far above the load, so every
 // request is checked and none is refused. 127.0.0.1 only; every load bounded in time.
