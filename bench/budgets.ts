@@ -1,4 +1,4 @@
-// `npm run bench:budgets`: what the budget step (per-member pacing, per-API budgets, the 45009
+// `npm run bench:budgets`: what the budget step (per-member pacing, per-API and per-IP budgets, the 45009
 // hold check) costs per request, counted in the process and in Redis, as a ratio to the same
 // request through a proxy with budgets off. Limits are set far above the load, so every
 // request is checked and none is refused. 127.0.0.1 only; every load bounded in time.
@@ -24,8 +24,8 @@ const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? 3);
 const CLOCK_TICKS_PER_SECOND = 100;
 /** Far above any load this machine makes: every request is checked, none refused. */
 const HUGE = { perMinute: 1_000_000_000, perHour: 1_000_000_000 };
-const ON = { messagesPerMember: HUGE, perApi: HUGE };
-const OFF = { messagesPerMember: false, perApi: false };
+const ON = { messagesPerMember: HUGE, perApi: HUGE, perIp: HUGE };
+const OFF = { messagesPerMember: false, perApi: false, perIp: false };
 
 const MESSAGE = JSON.stringify({
   touser: "zhangsan|lisi",
@@ -117,13 +117,13 @@ async function reportIsolated(redisUrl: string): Promise<void> {
   const memory = new MemoryLedger();
   const iterations = 200_000;
   const cases = [
-    { name: "GET user/get (2 counters)", path: "/cgi-bin/user/get", body: Buffer.alloc(0) },
-    { name: "message/send to 2 members (6 counters)", path: "/cgi-bin/message/send", body: Buffer.from(MESSAGE) },
+    { name: "GET user/get (4 counters)", path: "/cgi-bin/user/get", body: Buffer.alloc(0) },
+    { name: "message/send to 2 members (8 counters)", path: "/cgi-bin/message/send", body: Buffer.from(MESSAGE) },
   ];
   console.log("\nthe check alone (plan + admit: the request's counters and the hold), in this process:");
   for (const { name, path: apiPath, body } of cases) {
     const check = () => {
-      const plan = planOf(config, agent, apiPath, body);
+      const plan = planOf(config, "direct", agent, apiPath, body);
       memory.admitNow(plan.hold, plan.budgets, Date.now(), 1000);
     };
     for (let i = 0; i < iterations / 10; i += 1) check(); // warm up
@@ -138,7 +138,7 @@ async function reportIsolated(redisUrl: string): Promise<void> {
   const rounds = 5_000;
   for (const { name, path: apiPath, body } of cases) {
     const check = async () => {
-      const plan = planOf(config, agent, apiPath, body);
+      const plan = planOf(config, "direct", agent, apiPath, body);
       await redis.admit(plan.hold, plan.budgets, Date.now(), 1000);
     };
     for (let i = 0; i < rounds / 10; i += 1) await check();

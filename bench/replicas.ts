@@ -139,7 +139,7 @@ async function startProxy(
       agents: { notify: { agentid: APP.agentid, secret: APP.secret } },
       defaultAgent: "notify",
       // The load is far above WeCom's limits, which the proxy would keep (bench/budgets.ts measures that).
-      budgets: { messagesPerMember: false, perApi: false },
+      budgets: { messagesPerMember: false, perApi: false, perIp: false },
     }),
   );
   return startChild(process.execPath, ["dist/src/cli/main.js", "--config", configFile], children);

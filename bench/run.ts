@@ -499,7 +499,7 @@ function writeProxyConfig(
       agents: { notify: { agentid: APP.agentid, secret: APP.secret } },
       defaultAgent: "notify",
       // The load is far above WeCom's limits, which the proxy would keep (bench/budgets.ts measures that).
-      budgets: { messagesPerMember: false, perApi: false },
+      budgets: { messagesPerMember: false, perApi: false, perIp: false },
       ...extra,
     }),
   );

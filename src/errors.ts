@@ -103,6 +103,11 @@ export class ApiBudgetExceeded extends TooManyRequests {
   readonly errcode = 9429002;
 }
 
+/** The egress's budget of an API (per IP and path, over every corp the proxy serves) is spent. */
+export class IpBudgetExceeded extends TooManyRequests {
+  readonly errcode = 9429005;
+}
+
 /** budgets.maxConcurrentPerApi calls of this API are running and none ended in time. */
 export class ConcurrencyExceeded extends TooManyRequests {
   readonly errcode = 9429003;

@@ -4,6 +4,9 @@ import { MemoryLedger } from "../src/budgets/memory-ledger.js";
 import { retryAt, type Budget, type Ledger } from "../src/budgets/ledger.js";
 import { RedisLedger } from "../src/budgets/redis-ledger.js";
 import { FallbackLedger } from "../src/budgets/fallback-ledger.js";
+import { Failover } from "../src/budgets/failover.js";
+import { ConcurrencyGate } from "../src/budgets/concurrency.js";
+import { RedisConcurrencyGate } from "../src/budgets/redis-concurrency.js";
 import { RedisConnection } from "../src/budgets/redis-link.js";
 import { createLogger } from "../src/log.js";
 import { LogCapture } from "./helpers/log-capture.js";
@@ -105,32 +108,117 @@ test("retryAt: a slot partly out of the window still counts, so the sliding coun
   expect(retryAt(new Map([[100, 5]]), window, 100_000)).toBe(161_000);
 });
 
+/** A Redis of the test's own, to stop, and a fallback ledger on it that logs and counts its fallbacks. */
+async function ownRedis() {
+  const own = await RedisServer.start();
+  const conn = new RedisConnection(own.url(), "redis-own", undefined);
+  await conn.ready();
+  const logs = new LogCapture();
+  const counted = { fallbacks: 0 };
+  const failover = new Failover(conn.description, createLogger("info", logs), () => (counted.fallbacks += 1));
+  const ledger = new FallbackLedger(new RedisLedger(conn), new MemoryLedger(), failover);
+  const close = async () => {
+    await conn.close();
+    await own.close();
+  };
+  return { own, conn, logs, counted, ledger, close };
+}
+
 describe.skipIf(REDIS_SERVER === undefined)("Redis down", () => {
   test("the fallback ledger counts in the process, logs it once and counts each fallback", async () => {
-    const own = await RedisServer.start();
-    const conn = new RedisConnection(own.url(), "redis-own", undefined);
-    await conn.ready();
-    const logs = new LogCapture();
-    let fallbacks = 0;
-    const ledger = new FallbackLedger(
-      new RedisLedger(conn),
-      new MemoryLedger(),
-      createLogger("info", logs),
-      () => (fallbacks += 1),
-    );
+    const down = await ownRedis();
     try {
       const window = [{ key: "fallback", window: { slotMs: 1000, limit: 2 } }];
-      expect(await ledger.admit("h", window, T0, 1000)).toMatchObject({ kind: "pass" });
-      await own.stop();
-      expect(await ledger.admit("h", window, T0, 1000)).toMatchObject({ kind: "pass" });
-      expect(await ledger.admit("h", window, T0, 1000)).toMatchObject({ kind: "pass" });
-      expect(await ledger.admit("h", window, T0, 1000)).toMatchObject({ kind: "over" }); // its own count: 2
-      expect(fallbacks).toBe(3);
-      expect(ledger.degraded).toBe(true);
-      expect(logs.text().match(/counts budgets and holds on its own/g)).toHaveLength(1);
+      expect(await down.ledger.admit("h", window, T0, 1000)).toMatchObject({ kind: "pass" });
+      await down.own.stop();
+      expect(await down.ledger.admit("h", window, T0, 1000)).toMatchObject({ kind: "pass" });
+      expect(await down.ledger.admit("h", window, T0, 1000)).toMatchObject({ kind: "pass" });
+      expect(await down.ledger.admit("h", window, T0, 1000)).toMatchObject({ kind: "over" }); // its own count: 2
+      expect(down.counted.fallbacks).toBe(3);
+      expect(down.ledger.degraded).toBe(true);
+      expect(down.logs.text().match(/counts budgets and holds on its own/g)).toHaveLength(1);
+    } finally {
+      await down.close();
+    }
+  });
+
+  test("the concurrency gate counts in the process, and the outage is logged once for the ledger and the gate", async () => {
+    const down = await ownRedis();
+    const gate = new RedisConcurrencyGate(down.conn, new ConcurrencyGate(1), down.ledger.failover, 1, 60_000);
+    const signal = new AbortController().signal;
+    try {
+      await down.own.stop();
+      const slot = await gate.enter("down", 0, signal);
+      expect(slot).toMatchObject({ queued: false });
+      expect(await gate.enter("down", 0, signal)).toBe(false); // this process's count: 1
+      expect(await down.ledger.admit("h", [], T0, 1000)).toMatchObject({ kind: "pass" });
+      if (slot !== false) slot.release();
+      expect(await gate.enter("down", 0, signal)).toMatchObject({ queued: false });
+      expect(down.counted.fallbacks).toBe(4);
+      expect(down.logs.text().match(/counts budgets and holds on its own/g)).toHaveLength(1);
+    } finally {
+      await down.close();
+    }
+  });
+});
+
+describe.skipIf(REDIS_SERVER === undefined)("maxConcurrentPerApi on Redis", () => {
+  const signal = new AbortController().signal;
+  const gateOn = (conn: RedisConnection, failover: Failover, leaseMs = 60_000) =>
+    new RedisConcurrencyGate(conn, new ConcurrencyGate(1), failover, 1, leaseMs);
+  const quiet = (conn: RedisConnection) =>
+    new Failover(conn.description, createLogger("silent", new LogCapture()), () => {});
+
+  test("two processes' gates share the slots: the second waits in line and gets the slot the first releases", async () => {
+    const a = new RedisConnection(redis!.url(), "redis-a", undefined);
+    const b = new RedisConnection(redis!.url(), "redis-b", undefined);
+    try {
+      await Promise.all([a.ready(), b.ready()]);
+      const key = `gate-${++run}`;
+      const first = await gateOn(a, quiet(a)).enter(key, 0, signal);
+      expect(first).toMatchObject({ queued: false });
+      const other = gateOn(b, quiet(b));
+      expect(await other.enter(key, 50, signal)).toBe(false);
+      const waiting = other.enter(key, 5000, signal);
+      if (first !== false) first.release();
+      expect(await waiting).toMatchObject({ queued: true });
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  test("a caller that leaves the line is out of it, and the one behind it gets the slot released in its process", async () => {
+    const conn = new RedisConnection(redis!.url(), "redis-line", undefined);
+    try {
+      await conn.ready();
+      const gate = gateOn(conn, quiet(conn));
+      const key = `gate-${++run}`;
+      const first = await gate.enter(key, 0, signal);
+      const leaving = new AbortController();
+      const gone = gate.enter(key, 5000, leaving.signal);
+      const behind = gate.enter(key, 5000, signal);
+      leaving.abort();
+      expect(await gone).toBe(false);
+      if (first !== false) first.release();
+      expect(await behind).toMatchObject({ queued: true });
     } finally {
       await conn.close();
-      await own.close();
+    }
+  });
+
+  test("a slot whose process went away comes back when its lease runs out", async () => {
+    const gone = new RedisConnection(redis!.url(), "redis-gone", undefined);
+    const alive = new RedisConnection(redis!.url(), "redis-alive", undefined);
+    try {
+      await Promise.all([gone.ready(), alive.ready()]);
+      const key = `gate-${++run}`;
+      expect(await gateOn(gone, quiet(gone), 300).enter(key, 0, signal)).toMatchObject({ queued: false });
+      await gone.close(); // never released, never renewed
+      const started = Date.now();
+      expect(await gateOn(alive, quiet(alive), 300).enter(key, 5000, signal)).toMatchObject({ queued: true });
+      expect(Date.now() - started).toBeLessThan(2000);
+    } finally {
+      await alive.close();
     }
   });
 });

@@ -1,72 +1,18 @@
 // WeCom's limits kept by a cluster: three proxy processes on one Redis share their budgets
 // and holds, and keep serving when Redis goes away.
-import { randomBytes } from "node:crypto";
-import http from "node:http";
+import type http from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, test } from "vitest";
-import { FakeWeCom } from "../src/sandbox/fake-wecom.js";
+import { Teardown, metric, spread, startCluster, type ClusterOptions } from "./helpers/cluster.js";
 import { getJson, request } from "./helpers/http.js";
-import { ProxyProcess } from "./helpers/proxy-process.js";
-import { REDIS_SERVER, RedisServer } from "./helpers/redis-server.js";
-import { CORP_A, NOTIFY_AGENTID, assertNoCredentialLeak } from "./helpers/start-stack.js";
+import { REDIS_SERVER } from "./helpers/redis-server.js";
+import { NOTIFY_AGENTID } from "./helpers/start-stack.js";
 
-interface Cluster {
-  readonly sandbox: FakeWeCom;
-  readonly redis: RedisServer;
-  readonly replicas: readonly ProxyProcess[];
-}
+const teardown = new Teardown();
+afterEach(() => teardown.run());
 
-const cleanups: Array<() => Promise<void>> = [];
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function startCluster(budgets: Record<string, unknown>): Promise<Cluster> {
-  const secrets = { contacts: randomBytes(32).toString("base64url"), notify: randomBytes(32).toString("base64url") };
-  const sandbox = new FakeWeCom({
-    apps: [
-      { corpid: CORP_A, secret: secrets.contacts },
-      { corpid: CORP_A, secret: secrets.notify, agentid: NOTIFY_AGENTID },
-    ],
-  });
-  await sandbox.listen();
-  cleanups.push(() => sandbox.close());
-  const redis = await RedisServer.start();
-  cleanups.push(() => redis.close());
-  const config = {
-    listen: { host: "127.0.0.1", port: 0 },
-    upstream: { url: sandbox.url, timeoutMs: 10_000 },
-    store: { url: redis.url() },
-    log: { level: "info" },
-    corpid: CORP_A,
-    agents: { contacts: { secret: secrets.contacts }, notify: { agentid: NOTIFY_AGENTID, secret: secrets.notify } },
-    routes: [{ path: "/cgi-bin/user/", agent: "contacts" }],
-    defaultAgent: "notify",
-    budgets,
-  };
-  const replicas = await Promise.all([0, 1, 2].map(() => ProxyProcess.start(config)));
-  cleanups.push(async () => {
-    await Promise.all(replicas.map((replica) => replica.stop()));
-    const output = replicas.map((replica) => replica.text()).join("\n");
-    assertNoCredentialLeak(output, [...Object.values(secrets), ...sandbox.issuedTokens()]);
-  });
-  return { sandbox, redis, replicas };
-}
-
-/** `count` calls at once, round-robin over the replicas. */
-async function spread<T>(
-  replicas: readonly ProxyProcess[],
-  count: number,
-  call: (url: string, agent: http.Agent) => Promise<T>,
-) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 30 });
-  try {
-    return await Promise.all(Array.from({ length: count }, (_, i) => call(replicas[i % replicas.length]!.url, agent)));
-  } finally {
-    agent.destroy();
-  }
-}
+const budgetsCluster = (budgets: Record<string, unknown>, options: ClusterOptions = {}) =>
+  startCluster(teardown, { ...options, budgets });
 
 const getUser = (url: string, agent?: http.Agent) => request(`${url}/cgi-bin/user/get?userid=zhangsan`, { agent });
 const sendTo = (touser: string) => (url: string, agent: http.Agent) =>
@@ -76,20 +22,12 @@ const sendTo = (touser: string) => (url: string, agent: http.Agent) =>
     body: JSON.stringify({ touser, msgtype: "text", agentid: NOTIFY_AGENTID, text: { content: "hi" } }),
   });
 
-async function metric(replica: ProxyProcess, name: string): Promise<number> {
-  const text = (await request(`${replica.url}/-/metrics`)).body.toString("utf8");
-  return text
-    .split("\n")
-    .filter((line) => line.startsWith(`${name}{`) || line.startsWith(`${name} `))
-    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(" ") + 1)), 0);
-}
-
 const errcodes = (replies: readonly { json(): Record<string, unknown> }[]) =>
   replies.map((reply) => reply.json()["errcode"]);
 
 describe.skipIf(REDIS_SERVER === undefined)("budgets and holds across replicas on one Redis", () => {
   test("a member's 30 a minute hold for the whole cluster: 40 sends over 3 replicas deliver 30 and drop none", async () => {
-    const { sandbox, replicas } = await startCluster({});
+    const { sandbox, replicas } = await budgetsCluster({});
     const replies = await spread(replicas, 40, sendTo("zhangsan"));
     expect(replies.filter((reply) => reply.status === 200)).toHaveLength(30);
     expect(replies.filter((reply) => reply.status === 429)).toHaveLength(10);
@@ -97,7 +35,7 @@ describe.skipIf(REDIS_SERVER === undefined)("budgets and holds across replicas o
   });
 
   test("a 45009 hold is shared: one call reaches WeCom per hold, and the probe's 45009 doubles it for all", async () => {
-    const { sandbox, replicas } = await startCluster({ hold: { firstMs: 8000, maxMs: 60_000 } });
+    const { sandbox, replicas } = await budgetsCluster({ hold: { firstMs: 8000, maxMs: 60_000 } });
     for (const replica of replicas) expect((await getUser(replica.url)).json()["errcode"]).toBe(0);
     sandbox.addFault({ path: "/cgi-bin/user/get", errcode: 45009 });
     expect((await getUser(replicas[0]!.url)).json()["errcode"]).toBe(45009);
@@ -131,8 +69,51 @@ describe.skipIf(REDIS_SERVER === undefined)("budgets and holds across replicas o
     expect(answered.every((count) => count > 0)).toBe(true); // every replica answered for the hold
   }, 60_000);
 
+  test("maxConcurrentPerApi is the cluster's: while one replica's call is at WeCom the others wait in line, and WeCom never answers 45033", async () => {
+    const { sandbox, replicas } = await budgetsCluster(
+      { maxConcurrentPerApi: 1, maxWaitMs: 8000 },
+      { limits: { maxConcurrentPerApi: 1 } },
+    );
+    for (const replica of replicas) expect((await getUser(replica.url)).json()["errcode"]).toBe(0);
+    let release!: () => void;
+    sandbox.addFault({ path: "/cgi-bin/user/get", until: new Promise<void>((resolve) => (release = resolve)) });
+    const arrived = new Promise<void>((resolve) => sandbox.events.once("request", () => resolve()));
+    const first = getUser(replicas[0]!.url);
+    await arrived;
+    const queued = [getUser(replicas[1]!.url), getUser(replicas[2]!.url)];
+    // A time, not an event: the other replicas' callers are in line (nothing outside them shows it).
+    await sleep(500);
+    expect(sandbox.requestsTo("/cgi-bin/user/get")).toHaveLength(4); // 3 warm-up calls and the one held
+    release();
+    expect(errcodes([await first, ...(await Promise.all(queued))])).toEqual([0, 0, 0]);
+    expect(sandbox.limits.concurrencyRefusals).toBe(0);
+    expect(sandbox.requestsTo("/cgi-bin/user/get")).toHaveLength(6);
+    for (const replica of replicas.slice(1)) {
+      expect(await metric(replica, "wecom_proxy_budget_wait_seconds_count")).toBe(1); // reason: concurrency
+    }
+  }, 30_000);
+
+  test("a replica killed mid-call holds its slot only until its lease runs out; then the next in line goes on", async () => {
+    // Leases last the upstream timeout and a second: 2 s here.
+    const { sandbox, replicas } = await budgetsCluster(
+      { maxConcurrentPerApi: 1, maxWaitMs: 6000 },
+      { upstreamTimeoutMs: 1000 },
+    );
+    for (const replica of replicas) expect((await getUser(replica.url)).json()["errcode"]).toBe(0);
+    sandbox.addFault({ path: "/cgi-bin/user/get", until: new Promise<void>(() => {}) }); // never answered
+    const arrived = new Promise<void>((resolve) => sandbox.events.once("request", () => resolve()));
+    void getUser(replicas[0]!.url).catch(() => undefined);
+    await arrived;
+    await replicas[0]!.kill();
+    const started = Date.now();
+    const next = await getUser(replicas[1]!.url);
+    expect(next.json()["errcode"]).toBe(0);
+    expect(Date.now() - started).toBeLessThan(6000);
+    expect(await metric(replicas[1]!, "wecom_proxy_budget_wait_seconds_count")).toBe(1); // it waited for the lease
+  }, 30_000);
+
   test("with Redis stopped mid-run every replica keeps serving, counting on its own, logged once and counted", async () => {
-    const { sandbox, redis, replicas } = await startCluster({});
+    const { sandbox, redis, replicas } = await budgetsCluster({ maxConcurrentPerApi: 4 });
     expect(errcodes(await spread(replicas, 9, getUser)).every((errcode) => errcode === 0)).toBe(true);
     await redis.stop();
     const users = await spread(replicas, 30, getUser);

@@ -155,6 +155,59 @@ describe("per-API budgets", () => {
   });
 });
 
+describe("the per-IP budget", () => {
+  const asPartner = { headers: { "x-wecom-agent": "partner" } };
+  const fakeAllowsThree = { sandbox: { limits: { perIp: { perMinute: 3, perHour: 100 } } } };
+
+  test("calls of one API through the egress count over every corp: past budgets.perIp the proxy answers 429 with 9429005, and WeCom never answers 45009", async () => {
+    const stack = await stackWith({ perIp: { perMinute: 3, perHour: 100 }, maxWaitMs: 0 }, fakeAllowsThree);
+    expect((await userGet(stack)).json()["errcode"]).toBe(0); // corp A
+    expect((await userGet(stack)).json()["errcode"]).toBe(0);
+    const partnerGet = () => request(`${stack.proxyUrl}/cgi-bin/user/get?userid=lisi`, asPartner);
+    expect((await partnerGet()).json()["errcode"]).toBe(0); // corp B: its own per-API budget is untouched
+    const refused = await partnerGet();
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers["retry-after"])).toBeGreaterThan(0);
+    expect(refused.json()).toMatchObject({
+      errcode: 9429005,
+      errmsg: expect.stringMatching(
+        /^wecom-proxy: calls of \/cgi-bin\/user\/get through this proxy's egress.*3 a minute \(budgets\.perIp/,
+      ),
+    });
+    expect((await request(`${stack.proxyUrl}/cgi-bin/department/list`)).json()["errcode"]).toBe(0); // another API
+    expect(stack.sandbox.requestsTo("/cgi-bin/user/get")).toHaveLength(3);
+    expect(stack.sandbox.limits.frequencyRefusals).toBe(0);
+    expect(accessLines(stack).find((line) => line["status"] === 429)).toMatchObject({
+      agent: "partner",
+      errcode: 9429005,
+      reason: "ip",
+    });
+    expect(valueOf(await metrics(stack), "wecom_proxy_budget_refusals_total", { agent: "partner", reason: "ip" })).toBe(
+      1,
+    );
+  });
+
+  test("with budgets.perIp: false the fourth call reaches WeCom, whose per-IP limit answers 45009", async () => {
+    const stack = await stackWith({ perIp: false }, fakeAllowsThree);
+    for (let i = 0; i < 2; i += 1) expect((await userGet(stack)).json()["errcode"]).toBe(0);
+    const partnerGet = () => request(`${stack.proxyUrl}/cgi-bin/user/get?userid=lisi`, asPartner);
+    expect((await partnerGet()).json()["errcode"]).toBe(0);
+    expect((await partnerGet()).json()["errcode"]).toBe(45009);
+    expect(stack.sandbox.limits.frequencyRefusals).toBe(1);
+  });
+
+  test("a request waits for room in the egress's budget within maxWaitMs, then goes on", async () => {
+    const stack = await stackWith({ perIp: { perMinute: 2, perHour: 100 }, perApi: false });
+    alignToSecond(stack);
+    await Promise.all([userGet(stack), userGet(stack)]);
+    stack.clock.advance(59_500); // the first two leave the window about 1.5 s from now
+    const later = await request(`${stack.proxyUrl}/cgi-bin/user/get?userid=lisi`, asPartner);
+    expect(later.json()["errcode"]).toBe(0);
+    const samples = await metrics(stack);
+    expect(valueOf(samples, "wecom_proxy_budget_wait_seconds_count", { agent: "partner", reason: "ip" })).toBe(1);
+  });
+});
+
 describe("the 45009 hold", () => {
   test("after WeCom's 45009 the proxy answers 45009 itself for 60 s with Retry-After, then lets one probe through", async () => {
     const stack = await stackWith();
@@ -268,6 +321,7 @@ describe("budgets: in the configuration", () => {
       maxWaitMs: 5000,
       messagesPerMember: { perMinute: 30, perHour: 1000 },
       perApi: { perMinute: 10000, perHour: 150000 },
+      perIp: { perMinute: 20000, perHour: 600000 },
       maxConcurrentPerApi: false,
       hold: { firstMs: 60000, maxMs: 3600000 },
     });
@@ -280,7 +334,7 @@ describe("budgets: in the configuration", () => {
   test("each bad value is one line naming the field", () => {
     expect(
       problemsOf(
-        `${base}budgets: { messagesPerMember: true, perApi: { perMinute: 9, perHour: 5 }, maxConcurrentPerApi: 0, maxWaitMs: -1, hold: { firstMs: 5, maxMs: 1 }, extra: 1 }`,
+        `${base}budgets: { messagesPerMember: true, perApi: { perMinute: 9, perHour: 5 }, perIp: 7, maxConcurrentPerApi: 0, maxWaitMs: -1, hold: { firstMs: 5, maxMs: 1 }, extra: 1 }`,
       ).sort(),
     ).toEqual(
       [
@@ -290,6 +344,7 @@ describe("budgets: in the configuration", () => {
         "budgets.maxWaitMs: must be at least 0",
         "budgets.messagesPerMember: must be false or { perMinute: N, perHour: N }",
         "budgets.perApi: perMinute must not be above perHour",
+        "budgets.perIp: must be false or { perMinute: N, perHour: N }",
       ].sort(),
     );
   });

@@ -1,99 +1,19 @@
 // Several replicas on one Redis behave like one proxy: real proxy processes, a real
 // redis-server that the tests stop and start, and the fake WeCom in this process.
-import { randomBytes } from "node:crypto";
-import http from "node:http";
+import type http from "node:http";
 import { performance } from "node:perf_hooks";
 import { createClient } from "@keyv/redis";
 import { rmSync } from "node:fs";
 import { afterEach, describe, expect, test } from "vitest";
-import { FakeWeCom, type ReceivedRequest } from "../src/sandbox/fake-wecom.js";
+import type { ReceivedRequest } from "../src/sandbox/fake-wecom.js";
+import { Teardown, metric, newSecret, spread, startCluster } from "./helpers/cluster.js";
 import { getJson, request } from "./helpers/http.js";
-import { ProxyProcess } from "./helpers/proxy-process.js";
+import type { ProxyProcess } from "./helpers/proxy-process.js";
 import { REDIS_SERVER, RedisServer, selfSignedCertificate } from "./helpers/redis-server.js";
-import { CORP_A, NOTIFY_AGENTID, assertNoCredentialLeak } from "./helpers/start-stack.js";
+import { CORP_A, NOTIFY_AGENTID } from "./helpers/start-stack.js";
 
-interface Cluster {
-  readonly sandbox: FakeWeCom;
-  readonly redis: RedisServer;
-  readonly replicas: ProxyProcess[];
-  readonly secrets: { readonly contacts: string; readonly notify: string };
-}
-
-interface ClusterOptions {
-  readonly replicas?: number;
-  /** A Redis of the test's own, e.g. one that is not running yet. */
-  readonly redis?: RedisServer;
-  /** The store URL as the replicas' config gives it (default: the Redis's URL). */
-  readonly storeUrl?: string;
-  readonly env?: NodeJS.ProcessEnv;
-  readonly upstreamTimeoutMs?: number;
-  /** A callbacks section for the replicas' config. */
-  readonly callbacks?: Record<string, unknown>;
-}
-
-/** Teardown registered right after each start, run even when a test fails. */
-const cleanups: Array<() => Promise<void>> = [];
-const credentials: string[] = [];
-
-afterEach(async () => {
-  const pending = cleanups.splice(0).reverse();
-  for (const cleanup of pending) await cleanup();
-  credentials.length = 0;
-});
-
-async function startCluster(options: ClusterOptions = {}): Promise<Cluster> {
-  const secrets = { contacts: newSecret(), notify: newSecret() };
-  credentials.push(secrets.contacts, secrets.notify);
-  const sandbox = new FakeWeCom({
-    apps: [
-      { corpid: CORP_A, secret: secrets.contacts },
-      { corpid: CORP_A, secret: secrets.notify, agentid: NOTIFY_AGENTID },
-    ],
-  });
-  await sandbox.listen();
-  cleanups.push(() => sandbox.close());
-  const redis = options.redis ?? (await RedisServer.start());
-  cleanups.push(() => redis.close());
-  const config = {
-    listen: { host: "127.0.0.1", port: 0 },
-    upstream: { url: sandbox.url, timeoutMs: options.upstreamTimeoutMs ?? 10_000 },
-    store: { url: options.storeUrl ?? redis.url() },
-    log: { level: "info" },
-    corpid: CORP_A,
-    agents: {
-      contacts: { secret: secrets.contacts },
-      notify: { agentid: NOTIFY_AGENTID, secret: secrets.notify },
-    },
-    routes: [{ path: "/cgi-bin/user/", agent: "contacts" }],
-    defaultAgent: "notify",
-    ...(options.callbacks === undefined ? {} : { callbacks: options.callbacks }),
-  };
-  const replicas = await Promise.all(
-    Array.from({ length: options.replicas ?? 3 }, () => ProxyProcess.start(config, options.env)),
-  );
-  cleanups.push(async () => {
-    await Promise.all(replicas.map((replica) => replica.stop()));
-    const output = replicas.map((replica) => replica.text()).join("\n");
-    assertNoCredentialLeak(output, [...credentials, ...sandbox.issuedTokens()]);
-  });
-  return { sandbox, redis, replicas, secrets };
-}
-
-/** `count` requests at once, spread round-robin over the replicas, over pooled connections. */
-async function spread<T>(
-  replicas: readonly ProxyProcess[],
-  count: number,
-  call: (url: string, agent: http.Agent, index: number) => Promise<T>,
-): Promise<T[]> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 50 });
-  try {
-    return await Promise.all(
-      Array.from({ length: count }, (_, index) => call(replicas[index % replicas.length]!.url, agent, index)),
-    );
-  } finally {
-    agent.destroy();
-  }
-}
+const teardown = new Teardown();
+afterEach(() => teardown.run());
 
 const getUser = (url: string, agent?: http.Agent) => getJson(`${url}/cgi-bin/user/get?userid=zhangsan`, { agent });
 
@@ -112,15 +32,6 @@ const sendMessage = (url: string, agent: http.Agent, index: number) =>
 
 const failures = (replies: readonly Record<string, unknown>[]) => replies.filter((reply) => reply["errcode"] !== 0);
 
-/** The sum of a metric's samples (every label set) on one replica's /-/metrics. */
-async function metric(replica: ProxyProcess, name: string): Promise<number> {
-  const text = (await request(`${replica.url}/-/metrics`)).body.toString("utf8");
-  return text
-    .split("\n")
-    .filter((line) => line.startsWith(`${name}{`) || line.startsWith(`${name} `))
-    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(" ") + 1)), 0);
-}
-
 async function clusterMetric(replicas: readonly ProxyProcess[], name: string): Promise<number> {
   const values = await Promise.all(replicas.map((replica) => metric(replica, name)));
   return values.reduce((a, b) => a + b, 0);
@@ -132,19 +43,15 @@ function accessTokenOf(rawQuery: string): string | null {
   return new URLSearchParams(rawQuery).get("access_token");
 }
 
-function newSecret(): string {
-  return randomBytes(32).toString("base64url");
-}
-
 describe.skipIf(REDIS_SERVER === undefined)("several replicas on one Redis", () => {
   test("a proxy-issued token obtained from replica A works on replica B, and a stranger's is refused there", async () => {
-    const { sandbox, secrets, replicas } = await startCluster({ replicas: 2 });
+    const { sandbox, secrets, replicas } = await startCluster(teardown, { replicas: 2 });
     const [a, b] = replicas as [ProxyProcess, ProxyProcess];
     const issued = await getJson<{ errcode: number; access_token: string; expires_in: number }>(
       `${a.url}/cgi-bin/gettoken?corpid=${CORP_A}&corpsecret=${secrets.notify}`,
     );
     expect(issued).toMatchObject({ errcode: 0, expires_in: 7200, access_token: expect.stringMatching(/^wxp_/) });
-    credentials.push(issued.access_token);
+    teardown.credentials.push(issued.access_token);
     const sent = await getJson(`${b.url}/cgi-bin/message/send?access_token=${issued.access_token}`, {
       method: "POST",
       body: JSON.stringify({
@@ -161,7 +68,7 @@ describe.skipIf(REDIS_SERVER === undefined)("several replicas on one Redis", () 
   });
 
   test("300 concurrent cold requests over three replicas make one gettoken per agent", async () => {
-    const { sandbox, replicas } = await startCluster();
+    const { sandbox, replicas } = await startCluster(teardown);
     const replies = await spread(replicas, 300, (url, agent, i) =>
       i % 2 === 0 ? getUser(url, agent) : sendMessage(url, agent, i),
     );
@@ -171,7 +78,7 @@ describe.skipIf(REDIS_SERVER === undefined)("several replicas on one Redis", () 
   });
 
   test("300 concurrent requests over three replicas right after WeCom invalidates the token all succeed with one new gettoken", async () => {
-    const { sandbox, replicas } = await startCluster();
+    const { sandbox, replicas } = await startCluster(teardown);
     for (const replica of replicas) expect((await getUser(replica.url))["errcode"]).toBe(0);
     expect(sandbox.gettokenCalls).toBe(1);
     sandbox.invalidateTokens();
@@ -184,7 +91,7 @@ describe.skipIf(REDIS_SERVER === undefined)("several replicas on one Redis", () 
   });
 
   test("with Redis stopped, cached tokens are still served and a forced refresh falls back to each replica's own single flight", async () => {
-    const { sandbox, redis, replicas } = await startCluster();
+    const { sandbox, redis, replicas } = await startCluster(teardown);
     for (const replica of replicas) expect((await getUser(replica.url))["errcode"]).toBe(0);
     await redis.stop();
     await Promise.all(
@@ -209,7 +116,7 @@ describe.skipIf(REDIS_SERVER === undefined)("several replicas on one Redis", () 
   });
 
   test("after Redis comes back, the replicas reconnect on their own and the next refresh takes the cluster lock again", async () => {
-    const { sandbox, redis, replicas } = await startCluster();
+    const { sandbox, redis, replicas } = await startCluster(teardown);
     for (const replica of replicas) expect((await getUser(replica.url))["errcode"]).toBe(0);
     const marks = replicas.map((replica) => replica.lines().length);
     await redis.stop();
@@ -235,7 +142,7 @@ describe.skipIf(REDIS_SERVER === undefined)("several replicas on one Redis", () 
   });
 
   test("a token WeCom refused is not handed out again when the other replica stored the same token string", async () => {
-    const { sandbox, redis, replicas } = await startCluster({ replicas: 2 });
+    const { sandbox, redis, replicas } = await startCluster(teardown, { replicas: 2 });
     const [a, b] = replicas as [ProxyProcess, ProxyProcess];
     for (const replica of replicas) expect((await getUser(replica.url))["errcode"]).toBe(0);
     const marks = replicas.map((replica) => replica.lines().length);
@@ -280,7 +187,7 @@ describe.skipIf(REDIS_SERVER === undefined)("several replicas on one Redis", () 
         },
       },
     };
-    const { redis, replicas } = await startCluster({ replicas: 1, callbacks });
+    const { redis, replicas } = await startCluster(teardown, { replicas: 1, callbacks });
     const [replica] = replicas as [ProxyProcess];
     expect((await request(`${replica.url}/-/ready`)).status).toBe(200);
     expect((await getUser(replica.url))["errcode"]).toBe(0); // tokens, the lock and its channel in use
@@ -290,7 +197,7 @@ describe.skipIf(REDIS_SERVER === undefined)("several replicas on one Redis", () 
 
   test("a proxy whose Redis is unreachable at start starts, says why on /-/ready, and serves tokens it holds in memory", async () => {
     const redis = await RedisServer.reserve();
-    const { sandbox, replicas } = await startCluster({ redis, replicas: 1 });
+    const { sandbox, replicas } = await startCluster(teardown, { redis, replicas: 1 });
     const [replica] = replicas as [ProxyProcess];
     await replica.waitForLine(isLine("cannot reach the token store; retrying"), "cannot reach");
 
@@ -311,7 +218,7 @@ describe.skipIf(REDIS_SERVER === undefined)("several replicas on one Redis", () 
   });
 
   test("a replica killed while holding the refresh lock delays the others by at most the lock's expiry", async () => {
-    const { sandbox, redis, replicas } = await startCluster({ upstreamTimeoutMs: 2000 });
+    const { sandbox, redis, replicas } = await startCluster(teardown, { upstreamTimeoutMs: 2000 });
     const [holder, ...others] = replicas as [ProxyProcess, ...ProxyProcess[]];
     sandbox.addFault({ path: "/cgi-bin/gettoken", hang: true });
     const gettokenSent = new Promise<void>((resolve) => {
@@ -339,9 +246,9 @@ describe.skipIf(REDIS_SERVER === undefined)("several replicas on one Redis", () 
 
   test("the Redis password can come from ${ENV} and never reaches /-/ready or the log", async () => {
     const password = `pw-${newSecret()}`;
-    credentials.push(password);
+    teardown.credentials.push(password);
     const redis = await RedisServer.start({ password });
-    const { replicas } = await startCluster({
+    const { replicas } = await startCluster(teardown, {
       redis,
       replicas: 1,
       storeUrl: `redis://:\${WECOM_PROXY_REDIS_PASSWORD}@127.0.0.1:${redis.port}/2`,
@@ -358,9 +265,9 @@ describe.skipIf(REDIS_SERVER === undefined)("several replicas on one Redis", () 
   test("a wrong Redis password makes /-/ready answer 503 with the reason, quoting neither password", async () => {
     const password = `pw-${newSecret()}`;
     const wrong = `wrong-${newSecret()}`;
-    credentials.push(password, wrong);
+    teardown.credentials.push(password, wrong);
     const redis = await RedisServer.start({ password });
-    const { replicas } = await startCluster({ redis, replicas: 1, storeUrl: redis.url(0, wrong) });
+    const { replicas } = await startCluster(teardown, { redis, replicas: 1, storeUrl: redis.url(0, wrong) });
     const [replica] = replicas as [ProxyProcess];
     await replica.waitForLine(isLine("cannot reach the token store; retrying"), "cannot reach");
     const ready = await request(`${replica.url}/-/ready`);
@@ -373,15 +280,19 @@ describe.skipIf(REDIS_SERVER === undefined)("several replicas on one Redis", () 
   test("a rediss:// store talks TLS and checks the server's certificate", async ({ skip }) => {
     const certificate = selfSignedCertificate();
     if (certificate === undefined) return skip("no openssl to make a test certificate");
-    cleanups.push(async () => rmSync(certificate.dir, { recursive: true, force: true }));
+    teardown.push(async () => rmSync(certificate.dir, { recursive: true, force: true }));
     const redis = await RedisServer.start({ tls: certificate });
-    const trusting = await startCluster({ redis, replicas: 1, env: { NODE_EXTRA_CA_CERTS: certificate.certFile } });
+    const trusting = await startCluster(teardown, {
+      redis,
+      replicas: 1,
+      env: { NODE_EXTRA_CA_CERTS: certificate.certFile },
+    });
     const [replica] = trusting.replicas as [ProxyProcess];
     expect(redis.url()).toMatch(/^rediss:/);
     expect((await request(`${replica.url}/-/ready`)).status).toBe(200);
     expect((await getUser(replica.url))["errcode"]).toBe(0);
 
-    const [distrusting] = (await startCluster({ redis, replicas: 1 })).replicas as [ProxyProcess];
+    const [distrusting] = (await startCluster(teardown, { redis, replicas: 1 })).replicas as [ProxyProcess];
     await distrusting.waitForLine(isLine("cannot reach the token store; retrying"), "cannot reach");
     const ready = await request(`${distrusting.url}/-/ready`);
     expect(ready.status).toBe(503);

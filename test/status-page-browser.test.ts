@@ -16,8 +16,12 @@ if (CHROMIUM === undefined && process.env["WECOM_PROXY_TEST_REQUIRE_CHROMIUM"] =
 }
 
 describe.skipIf(CHROMIUM === undefined)("/-/status in Chromium", () => {
-  test("loads with no console error, readable without JavaScript, and shows a token refresh after one happens", async () => {
-    const stack = await startStack({ configure: (config) => (config["admin"] = { key: ADMIN_KEY }) });
+  test("loads with no console error, readable without JavaScript, and shows a token refresh and a 60020 hint after they happen", async () => {
+    const stack = await startStack({
+      configure: (config) => (config["admin"] = { key: ADMIN_KEY }),
+      // The partner app only takes calls from an address the proxy does not have: WeCom's 60020.
+      apps: (apps) => apps.splice(2, 1, { ...apps[2]!, trustedIps: ["203.0.113.7"] }),
+    });
     const profile = mkdtempSync(path.join(os.tmpdir(), "wecom-proxy-chromium-"));
     const browser = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
@@ -52,7 +56,9 @@ describe.skipIf(CHROMIUM === undefined)("/-/status in Chromium", () => {
       expect(first?.status()).toBe(200);
       expect(await page.title()).toBe("wecom-proxy status");
       const contacts = page.locator("tr", { has: page.locator("strong", { hasText: /^contacts$/ }) });
+      const partner = page.locator("tr", { has: page.locator("strong", { hasText: /^partner$/ }) });
       await expect.poll(() => contacts.innerText()).toContain("none cached");
+      expect(await partner.innerText()).not.toContain("60020");
 
       const refreshed = await request(`${stack.proxyUrl}/-/tokens/contacts/refresh`, {
         method: "POST",
@@ -60,6 +66,10 @@ describe.skipIf(CHROMIUM === undefined)("/-/status in Chromium", () => {
       });
       expect(refreshed.status).toBe(200);
       await request(`${stack.proxyUrl}/cgi-bin/user/get?userid=zhangsan`);
+      const fenced = await request(`${stack.proxyUrl}/cgi-bin/user/get?userid=lisi`, {
+        headers: { "x-wecom-agent": "partner" },
+      });
+      expect(fenced.json()).toMatchObject({ errcode: 60020 });
       stack.sandbox.addFault({ path: "/cgi-bin/department/list", errcode: 45009 });
       await request(`${stack.proxyUrl}/cgi-bin/department/list`);
       const message = JSON.stringify({ touser: "zhangsan", msgtype: "text", agentid: 1000002, text: { content: "x" } });
@@ -68,6 +78,13 @@ describe.skipIf(CHROMIUM === undefined)("/-/status in Chromium", () => {
       const row = await contacts.innerText();
       expect(row).toContain("cached");
       expect(row).toMatch(/forced\s+\d+ s ago/);
+      const fencedRow = await partner.innerText();
+      expect(fencedRow).toContain("60020");
+      expect(fencedRow).toContain(
+        'WeCom saw this call come from 127.0.0.1, which is not among agent "partner"\'s trusted IPs',
+      );
+      expect(fencedRow).toContain("企业可信IP");
+      expect(fencedRow).toMatch(/127\.0\.0\.1\s*$/); // the egress IP column
       expect(await page.locator("tr", { hasText: "/cgi-bin/department/list" }).innerText()).toMatch(/until \d{4}-/);
       expect(await page.locator("tr", { has: page.locator("td", { hasText: /^member$/ }) }).innerText()).toMatch(
         /notify\s+member\s+0\s+1/,

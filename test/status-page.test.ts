@@ -148,6 +148,7 @@ describe("statusPage", () => {
       maxWaitMs: 5000,
       messagesPerMember: "off",
       perApi: "off",
+      perIp: "off",
       maxConcurrentPerApi: "no cap",
       hold: "60 s",
       tally: [{ agent: "a", reason: hostile, waits: 1, refusals: 2 }],

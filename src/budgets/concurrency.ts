@@ -1,17 +1,24 @@
-// budgets.maxConcurrentPerApi: at most N calls of one (corp, API path) in flight from this
-// process; the others wait in line, first come first served, up to a deadline.
+// budgets.maxConcurrentPerApi: at most N calls of one (corp, API path) in flight; the others
+// wait in line, first come first served, up to a deadline. This file: the count of one process
+// (a single proxy, and each replica's own while Redis is down); redis-concurrency.ts: the cluster's.
 
-export class ConcurrencyGate {
+/** A slot in flight; `queued`: it had to wait for it. */
+export interface Slot {
+  readonly release: () => void;
+  readonly queued: boolean;
+}
+
+export interface Gate {
+  /** Resolves with a slot once one is free; false when none was free within `waitMs` (or on abort). */
+  enter(key: string, waitMs: number, signal: AbortSignal): Promise<Slot | false>;
+}
+
+export class ConcurrencyGate implements Gate {
   private readonly lines = new Map<string, { running: number; waiting: Array<() => void> }>();
 
   constructor(private readonly max: number) {}
 
-  /** Resolves with the slot's release once one is free (queued: it waited); false when none was free within `waitMs`. */
-  async enter(
-    key: string,
-    waitMs: number,
-    signal: AbortSignal,
-  ): Promise<{ release: () => void; queued: boolean } | false> {
+  async enter(key: string, waitMs: number, signal: AbortSignal): Promise<Slot | false> {
     const line = this.lines.get(key) ?? { running: 0, waiting: [] };
     this.lines.set(key, line);
     if (line.running < this.max) {

@@ -4,10 +4,10 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { AgentConfig, BudgetsConfig } from "../config/load.js";
 import type { Abortable } from "../http/client-departure.js";
-import { ApiBudgetExceeded, ConcurrencyExceeded, MemberBudgetExceeded } from "../errors.js";
+import { ApiBudgetExceeded, ConcurrencyExceeded, IpBudgetExceeded, MemberBudgetExceeded } from "../errors.js";
 import { errorAnswer, type LocalAnswer } from "../wecom/local-answer.js";
 import { CONCURRENCY_LIMITED, FREQUENCY_LIMITED } from "../wecom/limits.js";
-import { ConcurrencyGate } from "./concurrency.js";
+import type { Gate } from "./concurrency.js";
 import type { Ledger, Verdict } from "./ledger.js";
 import type { BudgetObserver, BudgetReason } from "./metrics.js";
 import { planOf, type Plan } from "./plan.js";
@@ -32,12 +32,16 @@ export type Guarded<T> =
 
 export interface BudgetsDeps {
   readonly ledger: Ledger;
+  /** budgets.maxConcurrentPerApi's count (in the process, or the cluster's on Redis); undefined: no cap. */
+  readonly gate: Gate | undefined;
   readonly now: () => number;
   readonly observer: BudgetObserver;
   /** [0, 1): the jitter of the 45033 retry. */
   readonly random?: () => number;
   /** How long a probe call may take before another caller may probe (the upstream timeout and then some). */
   readonly probeMs: number;
+  /** The way out to WeCom, standing for its IP in the per-IP budget: a forward proxy's host:port, or "direct". */
+  readonly egress: string;
 }
 
 /** The 45033 retry waits this long plus up to as much again, at random. */
@@ -52,7 +56,6 @@ export interface KnownHold {
 }
 
 export class Budgets {
-  private readonly gate: ConcurrencyGate | undefined;
   private readonly random: () => number;
   /** Holds this process tripped or was answered by, newest per key. */
   private readonly seen: Map<string, KnownHold>;
@@ -67,7 +70,6 @@ export class Budgets {
   ) {
     this.seen = previous?.seen ?? new Map<string, KnownHold>();
     this.tally = previous?.tally ?? new Map<string, { waits: number; refusals: number }>();
-    this.gate = config.maxConcurrentPerApi === false ? undefined : new ConcurrencyGate(config.maxConcurrentPerApi);
     this.random = deps.random ?? Math.random;
   }
 
@@ -89,7 +91,7 @@ export class Budgets {
     const { agent } = request;
     if (agent === undefined) return { kind: "forwarded", result: await exchange(), waitedMs: 0 };
     const started = this.deps.now();
-    const plan = planOf(this.config, agent, request.path, request.body);
+    const plan = planOf(this.config, this.deps.egress, agent, request.path, request.body);
     const { verdict, waited } = await this.admit(agent, plan, started, until);
     if (verdict.kind === "held") {
       this.deps.observer.hold(agent.name, "answered");
@@ -101,7 +103,7 @@ export class Budgets {
         waitedMs: waited ? this.deps.now() - started : 0,
       };
     }
-    const slot = this.gate === undefined ? undefined : await this.enter(agent, plan, started, until);
+    const slot = this.deps.gate === undefined ? undefined : await this.enter(agent, plan, started, until);
     const waitedMs = waited || slot?.waited === true ? this.deps.now() - started : 0;
     try {
       let result = await exchange();
@@ -142,16 +144,16 @@ export class Budgets {
         if (waitedFor !== undefined) this.waited(agent, waitedFor, now - started);
         throw this.refusal(agent, plan, verdict, now);
       }
-      waitedFor = verdict.over.some((index) => plan.spends[index]?.kind === "member") ? "member" : "api";
+      waitedFor = reasonOf(plan, verdict);
       await sleep(Math.max(1, verdict.retryAt - now), undefined, { signal: until.signal });
     }
   }
 
   /** A concurrency slot when maxConcurrentPerApi is set; throws the 429 when none frees in time. */
   private async enter(agent: AgentConfig, plan: Plan, started: number, until: Abortable) {
-    if (this.gate === undefined) return undefined;
+    if (this.deps.gate === undefined) return undefined;
     const waitFrom = this.deps.now();
-    const slot = await this.gate.enter(
+    const slot = await this.deps.gate.enter(
       plan.hold,
       Math.max(0, started + this.config.maxWaitMs - waitFrom),
       until.signal,
@@ -187,7 +189,7 @@ export class Budgets {
     const members = full.filter((spend) => spend.kind === "member");
     const retryAfter = Math.max(1, Math.ceil((verdict.retryAt - now) / 1000));
     const waited = `even after waiting up to ${this.config.maxWaitMs} ms (budgets.maxWaitMs); nothing was sent, try again in ${retryAfter} s`;
-    const reason: BudgetReason = members.length > 0 ? "member" : "api";
+    const reason = reasonOf(plan, verdict);
     this.count(agent, reason, "refusals");
     this.deps.observer.refused(agent.name, reason);
     if (members.length > 0) {
@@ -198,9 +200,18 @@ export class Budgets {
         reason,
       );
     }
-    const api = full[0];
+    const api = full.find((spend) => spend.kind === "api");
+    if (api === undefined) {
+      const ip = full[0];
+      return new IpBudgetExceeded(
+        `calls of ${ip?.what ?? "this API"} through this proxy's egress, over every corp it serves, would exceed ` +
+          `${ip?.limit ?? "the budget"} (budgets.perIp, after WeCom's limit per IP), ${waited}`,
+        retryAfter,
+        reason,
+      );
+    }
     return new ApiBudgetExceeded(
-      `this corp's calls of ${api?.what ?? "this API"} would exceed ${api?.limit ?? "the budget"} (budgets.perApi, after WeCom's limit), ${waited}`,
+      `this corp's calls of ${api.what} would exceed ${api.limit} (budgets.perApi, after WeCom's limit), ${waited}`,
       retryAfter,
       reason,
     );
@@ -221,6 +232,12 @@ export class Budgets {
   private remember(agent: AgentConfig, path: string, until: number) {
     this.seen.set(`${agent.corpid}:${path}`, { agent: agent.name, path, until });
   }
+}
+
+/** What a full budget is called in metrics and logs: a member's first, then the corp's API, then the egress's. */
+function reasonOf(plan: Plan, verdict: Extract<Verdict, { kind: "over" }>): BudgetReason {
+  const kinds = new Set(verdict.over.map((index) => plan.spends[index]?.kind));
+  return kinds.has("member") ? "member" : kinds.has("api") ? "api" : "ip";
 }
 
 /** WeCom's own 45009, with the proxy's explanation and when to come back. */

@@ -2,7 +2,7 @@
 import type { Registry } from "prom-client";
 import { oncePerRegistry, type Declare } from "../once-per-registry.js";
 
-export type BudgetReason = "member" | "api" | "concurrency";
+export type BudgetReason = "member" | "api" | "ip" | "concurrency";
 export type HoldEvent = "answered" | "tripped" | "released";
 
 export interface BudgetObserver {
@@ -35,13 +35,13 @@ export function budgetMetrics(registry: Registry): BudgetObserver {
 function createObserver(declare: Declare): BudgetObserver {
   const waits = declare.histogram({
     name: "wecom_proxy_budget_wait_seconds",
-    help: "Time requests waited for room in a budget (member, api) or a concurrency slot, by agent and reason",
+    help: "Time requests waited for room in a budget (member, api, ip) or a concurrency slot, by agent and reason",
     labelNames: ["agent", "reason"] as const,
     buckets: WAIT_BUCKETS,
   });
   const refusals = declare.counter({
     name: "wecom_proxy_budget_refusals_total",
-    help: "Requests answered 429 because a budget (member, api) or concurrency slot had no room, by agent and reason",
+    help: "Requests answered 429 because a budget (member, api, ip) or concurrency slot had no room, by agent and reason",
     labelNames: ["agent", "reason"] as const,
   });
   const holds = declare.counter({

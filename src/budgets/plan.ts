@@ -4,7 +4,7 @@ import type { AgentConfig, BudgetsConfig } from "../config/load.js";
 import { recipientsOf, type RateLimit } from "../wecom/limits.js";
 import type { Budget, Window } from "./ledger.js";
 
-export type BudgetKind = "member" | "api";
+export type BudgetKind = "member" | "api" | "ip";
 
 export interface Plan {
   /** The (corp, API path) whose 45009 hold applies. */
@@ -20,7 +20,11 @@ const windowsOf = (limit: RateLimit): [Window, string][] => [
   [{ slotMs: 60_000, limit: limit.perHour }, `${limit.perHour} an hour`],
 ];
 
-export function planOf(config: BudgetsConfig, agent: AgentConfig, path: string, body: Buffer): Plan {
+/**
+ * `egress`: the way out to WeCom (the forward proxy's host:port, or "direct"), which stands for
+ * the one IP WeCom sees: replicas sharing a store are assumed to share it (one NAT, one proxy).
+ */
+export function planOf(config: BudgetsConfig, egress: string, agent: AgentConfig, path: string, body: Buffer): Plan {
   const budgets: Budget[] = [];
   const spends: Plan["spends"][number][] = [];
   if (config.messagesPerMember !== false) {
@@ -37,6 +41,13 @@ export function planOf(config: BudgetsConfig, agent: AgentConfig, path: string, 
     for (const [window, limit] of windowsOf(config.perApi)) {
       budgets.push({ key: `api:${agent.corpid}:${path}`, window });
       spends.push({ kind: "api", what: path, limit });
+    }
+  }
+  if (config.perIp !== false) {
+    // WeCom counts per IP and API across corps: this matters when one proxy serves several corps.
+    for (const [window, limit] of windowsOf(config.perIp)) {
+      budgets.push({ key: `ip:${egress}:${path}`, window });
+      spends.push({ kind: "ip", what: path, limit });
     }
   }
   return { hold: `${agent.corpid}:${path}`, budgets, spends };

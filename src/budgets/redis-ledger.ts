@@ -1,8 +1,8 @@
 // Budgets and holds in Redis, shared by every replica: one Lua script per request checks the
 // hold and takes from every budget atomically (one round trip), as the memory ledger does.
-import { createHash } from "node:crypto";
 import { SLOTS_PER_WINDOW, type Budget, type HoldPolicy, type Ledger, type Verdict } from "./ledger.js";
 import type { RedisConnection } from "./redis-link.js";
+import { Script } from "./redis-script.js";
 
 const PREFIX = "wecom-proxy:budget:";
 const HOLD_PREFIX = "wecom-proxy:hold:";
@@ -80,13 +80,6 @@ redis.call("PEXPIRE", KEYS[1], ms * 3)
 return now + ms
 `;
 
-class Script {
-  readonly sha: string;
-  constructor(readonly source: string) {
-    this.sha = createHash("sha1").update(source).digest("hex");
-  }
-}
-
 const ADMIT_SCRIPT = new Script(ADMIT);
 const TRIP_SCRIPT = new Script(TRIP);
 
@@ -104,7 +97,7 @@ export class RedisLedger implements Ledger {
       String(probeMs),
       ...budgets.flatMap((b) => [String(b.window.slotMs), String(b.window.limit)]),
     ];
-    const reply = (await this.run(ADMIT_SCRIPT, keys, args)) as number[];
+    const reply = (await ADMIT_SCRIPT.run(this.connection, keys, args)) as number[];
     const [kind, value = 0, ...over] = reply.map(Number);
     if (kind === 1) return { kind: "held", until: value };
     if (kind === 2) return { kind: "over", retryAt: value, over };
@@ -113,23 +106,10 @@ export class RedisLedger implements Ledger {
 
   async trip(hold: string, now: number, policy: HoldPolicy): Promise<number> {
     const args = [String(now), String(policy.firstMs), String(policy.maxMs)];
-    return Number(await this.run(TRIP_SCRIPT, [HOLD_PREFIX + hold], args));
+    return Number(await TRIP_SCRIPT.run(this.connection, [HOLD_PREFIX + hold], args));
   }
 
   async clear(hold: string): Promise<void> {
     await this.connection.run(() => this.connection.client.del(HOLD_PREFIX + hold));
-  }
-
-  /** EVALSHA: the script's text crosses the wire only the first time each Redis sees it. */
-  private run(script: Script, keys: string[], args: string[]): Promise<unknown> {
-    const { client } = this.connection;
-    return this.connection.run(async () => {
-      try {
-        return await client.evalSha(script.sha, { keys, arguments: args });
-      } catch (error) {
-        if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
-        return client.eval(script.source, { keys, arguments: args });
-      }
-    });
   }
 }

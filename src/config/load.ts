@@ -131,7 +131,9 @@ export interface BudgetsConfig {
   readonly messagesPerMember: RateLimit | false;
   /** Per (corp, API path) calls; false: off. */
   readonly perApi: RateLimit | false;
-  /** Concurrent calls per (corp, API path) in this process; false: no cap. */
+  /** Per (egress, API path) calls, whatever the corp; false: off. */
+  readonly perIp: RateLimit | false;
+  /** Concurrent calls per (corp, API path), cluster-wide on Redis; false: no cap. */
   readonly maxConcurrentPerApi: number | false;
   /** The 45009 hold: the first, doubling up to the ceiling. */
   readonly hold: { readonly firstMs: number; readonly maxMs: number };
@@ -381,6 +383,7 @@ function build(file: FileConfig): Config {
       ...file.budgets,
       messagesPerMember: file.budgets.messagesPerMember && Object.freeze({ ...file.budgets.messagesPerMember }),
       perApi: file.budgets.perApi && Object.freeze({ ...file.budgets.perApi }),
+      perIp: file.budgets.perIp && Object.freeze({ ...file.budgets.perIp }),
       hold: Object.freeze({ ...file.budgets.hold }),
     }),
   });

@@ -3,7 +3,14 @@ import { z } from "zod";
 import { FAMILIES, isFamily } from "../wecom/api-families.js";
 import { parseCidr } from "./cidr.js";
 import { Secret } from "./secret.js";
-import { CALLS_PER_API, HOLD_FIRST_MS, HOLD_MAX_MS, MESSAGES_PER_MEMBER, type RateLimit } from "../wecom/limits.js";
+import {
+  CALLS_PER_API,
+  CALLS_PER_IP,
+  HOLD_FIRST_MS,
+  HOLD_MAX_MS,
+  MESSAGES_PER_MEMBER,
+  type RateLimit,
+} from "../wecom/limits.js";
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 /** auto: human-readable when stdout is a terminal, JSON lines otherwise. */
@@ -221,6 +228,7 @@ const BudgetsSchema = z
     maxWaitMs: nonnegativeInt.default(5000),
     messagesPerMember: limitOrOff(MESSAGES_PER_MEMBER).default({ ...MESSAGES_PER_MEMBER }),
     perApi: limitOrOff(CALLS_PER_API).default({ ...CALLS_PER_API }),
+    perIp: limitOrOff(CALLS_PER_IP).default({ ...CALLS_PER_IP }),
     maxConcurrentPerApi: z
       .union([z.literal(false), positiveInt], { error: "must be false or a whole number above 0" })
       .default(false),

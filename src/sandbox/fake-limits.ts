@@ -1,9 +1,11 @@
 // WeCom's limits in the fake (src/wecom/limits.ts has the numbers): past a member's message
 // limit a send is answered errcode 0 and dropped without a trace, as WeCom does, and counted
-// here so tests can prove the proxy prevented every drop; past an API's limit 45009 for the
-// rest of the window (longer for a caller who keeps calling); above a concurrency level 45033.
+// here so tests can prove the proxy prevented every drop; past an API's limit (per corp, or per
+// caller IP across corps) 45009 for the rest of the window (longer for a caller who keeps
+// calling); above a concurrency level 45033.
 import {
   CALLS_PER_API,
+  CALLS_PER_IP,
   CONCURRENCY_LIMITED,
   FREQUENCY_LIMITED,
   HOUR_MS,
@@ -17,6 +19,8 @@ export interface FakeLimitsOptions {
   readonly messagesPerMember?: RateLimit | false;
   /** Per (corp, API path) calls; false: unlimited. Default WeCom's 10,000/min, 150,000/h. */
   readonly perApi?: RateLimit | false;
+  /** Per (caller IP, API path) calls, whatever the corp; false: unlimited. Default WeCom's 20,000/min, 600,000/h. */
+  readonly perIp?: RateLimit | false;
   /** Calls of one (corp, API path) in flight at once above which WeCom answers 45033; default unlimited. */
   readonly maxConcurrentPerApi?: number;
 }
@@ -59,8 +63,8 @@ export class FakeLimits {
     this.options = { ...this.options, ...options };
   }
 
-  /** An API call of `corpid` arrives; counted as in flight until done(). */
-  admit(corpid: string, path: string): Admitted {
+  /** An API call of `corpid` from address `ip` arrives; counted as in flight until done(). */
+  admit(corpid: string, path: string, ip: string): Admitted {
     const key = `${corpid} ${path}`;
     const running = (this.inFlight.get(key) ?? 0) + 1;
     this.inFlight.set(key, running);
@@ -77,7 +81,10 @@ export class FakeLimits {
       this.concurrencyRefusals += 1;
       return { errcode: CONCURRENCY_LIMITED, done };
     }
-    if (this.frequencyLimited(key)) {
+    // Both windows count every call, as WeCom's do: a call refused by one still spent the other.
+    const byCorp = this.frequencyLimited(key, this.options.perApi ?? CALLS_PER_API);
+    const byIp = this.frequencyLimited(`ip ${ip} ${path}`, this.options.perIp ?? CALLS_PER_IP);
+    if (byCorp || byIp) {
       this.frequencyRefusals += 1;
       return { errcode: FREQUENCY_LIMITED, done };
     }
@@ -103,8 +110,7 @@ export class FakeLimits {
   }
 
   /** Fixed windows, as WeCom's "per minute" reads; blocked until the window ends, and a minute on per call while blocked. */
-  private frequencyLimited(key: string): boolean {
-    const limit = this.options.perApi ?? CALLS_PER_API;
+  private frequencyLimited(key: string, limit: RateLimit | false): boolean {
     if (limit === false) return false;
     const now = this.now();
     const minute = Math.floor(now / MINUTE_MS);

@@ -204,17 +204,18 @@ export class FakeWeCom {
     if (url.pathname === "/cgi-bin/gettoken") this.gettokenCalls += 1; // faulted ones too
     if (url.pathname === "/cgi-bin/get_jsapi_ticket" || url.pathname === "/cgi-bin/ticket/get") this.ticketCalls += 1;
     this.events.emit("request", received);
-    if (this.limited(url, res)) return;
+    if (this.limited(req, url, res)) return;
     const fault = this.takeFault(url.pathname);
     if (fault !== undefined && (await this.applyFault(fault, res))) return;
     this.route(req, url, body, res);
   }
 
   /** true when WeCom's limits answered the call (45009, 45033). */
-  private limited(url: URL, res: ServerResponse): boolean {
+  private limited(req: IncomingMessage, url: URL, res: ServerResponse): boolean {
     const corpid = this.tokens.get(url.searchParams.get("access_token") ?? "")?.app.corpid;
     if (corpid === undefined) return false;
-    const admitted = this.limits.admit(corpid, url.pathname);
+    const ip = (req.socket.remoteAddress ?? "").replace(/^::ffff:/, "");
+    const admitted = this.limits.admit(corpid, url.pathname, ip);
     res.once("close", () => admitted.done());
     if (admitted.errcode === undefined) return false;
     this.answerJson(

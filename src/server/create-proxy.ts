@@ -164,6 +164,8 @@ export function createRuntime(config: Config, deps: ProxyDeps, previous?: Runtim
       metrics,
       previous: previous?.budgets,
       sameStore: previous?.store === store,
+      // Replicas on one store are taken to leave through one IP (one NAT); a forward proxy names it.
+      egress: egress === undefined ? "direct" : egress.url.host,
     }),
     passes: [stripHopByHop, stripClientAddress, stripProxyControls, frameForUpstream(upstream.host)],
     callbacks: deps.callbacks,

@@ -25,6 +25,8 @@ export interface StackOptions {
   /** Changes to the proxy's configuration (as parsed YAML) before it is loaded. */
   readonly configure?: (config: Record<string, unknown>) => void;
   readonly sandbox?: Partial<FakeWeComOptions>;
+  /** The fake's view of the stack's three apps, changed (trusted IPs, families) before it starts. */
+  readonly apps?: (apps: FakeApp[]) => void;
   readonly store?: Store;
   readonly tokenRetry?: ProxyDeps["tokenRetry"];
   /** Callback relay settings; retries default to a few ms, so tests never wait on them. */
@@ -59,6 +61,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     { corpid: CORP_A, secret: secrets.notify, agentid: NOTIFY_AGENTID },
     { corpid: CORP_B, secret: secrets.partner, agentid: PARTNER_AGENTID },
   ];
+  options.apps?.(apps);
   const sandbox = new FakeWeCom({ apps, webhookKeys: [WEBHOOK_KEY], now: clock.now, ...options.sandbox });
   await sandbox.listen();
   const raw: Record<string, unknown> = {

@@ -34,6 +34,7 @@ export interface StatusView {
     readonly maxWaitMs: number;
     readonly messagesPerMember: string;
     readonly perApi: string;
+    readonly perIp: string;
     readonly maxConcurrentPerApi: string;
     readonly hold: string;
     readonly tally: readonly {
@@ -186,6 +187,7 @@ ${rows}</tbody></table>`;
   return markup`<table><tbody>
 <tr><th>per member (message sends)</th><td>${b.messagesPerMember}</td></tr>
 <tr><th>per API (corp and path)</th><td>${b.perApi}</td></tr>
+<tr><th>per IP (egress and path)</th><td>${b.perIp}</td></tr>
 <tr><th>concurrent calls per API</th><td>${b.maxConcurrentPerApi}</td></tr>
 <tr><th>longest wait before 429</th><td>${b.maxWaitMs} ms</td></tr>
 <tr><th>45009 hold</th><td>${b.hold}</td></tr>

@@ -104,6 +104,7 @@ function budgetsView(budgets: Budgets): StatusView["budgets"] {
     maxWaitMs: config.maxWaitMs,
     messagesPerMember: limitText(config.messagesPerMember, "per (agent, recipient)"),
     perApi: limitText(config.perApi, "per (corp, API path)"),
+    perIp: limitText(config.perIp, "per (egress IP, API path), over every corp"),
     maxConcurrentPerApi:
       config.maxConcurrentPerApi === false ? "no cap" : `${config.maxConcurrentPerApi} per (corp, API path)`,
     hold: `${config.hold.firstMs / 1000} s, doubling up to ${config.hold.maxMs / 1000} s`,
