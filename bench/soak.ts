@@ -3,20 +3,19 @@
 // answering -1 or resetting connections in short bursts, Redis restarted twice, a replica
 // SIGKILLed and started again, SIGHUP reloads. Prints what was sent, answered and lost, and
 // exits 1 when a line is out of bounds. Everything runs on 127.0.0.1 and stops by itself.
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
-import net, { type AddressInfo } from "node:net";
+import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
-import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { stringify } from "yaml";
 import { textMessage } from "../src/sandbox/fake-callbacks.js";
 import { FakeWeCom, type FakeApp } from "../src/sandbox/fake-wecom.js";
-import { ROOT } from "./common.js";
+import { freePort, jsonLine, startNode, startRedisServer, type Track } from "./common.js";
 
 const CORP = "wwsoak00000000001";
 const CONTACTS: FakeApp = { corpid: CORP, secret: "soak-contacts-secret-not-real" };
@@ -562,18 +561,7 @@ class Redis {
 
   async restart(children: Set<ChildProcess>): Promise<void> {
     const args = ["--port", String(this.port), "--bind", "127.0.0.1", "--dir", this.dir, "--save", ""];
-    const child = spawn("redis-server", [...args, "--appendonly", "yes", "--appendfsync", "always"], {
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    children.add(child);
-    child.once("exit", () => children.delete(child));
-    const ready = await Promise.race([
-      waitForOutput(child, "Ready to accept connections").then(() => true),
-      once(child, "error").then(() => false),
-      once(child, "exit").then(() => false),
-    ]);
-    if (!ready) throw new Error("the soak needs redis-server on PATH");
-    this.child = child;
+    this.child = await startRedisServer([...args, "--appendonly", "yes", "--appendfsync", "always"], track(children));
   }
 
   async stop(): Promise<void> {
@@ -637,25 +625,23 @@ async function spawnReplica(
   configFile: string,
   children: Set<ChildProcess>,
 ): Promise<{ child: ChildProcess; url: string; callbacksUrl: string }> {
-  const child = spawn(process.execPath, ["dist/src/cli/main.js", "--config", configFile], {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  children.add(child);
-  child.once("exit", () => children.delete(child));
-  const lines = createInterface({ input: child.stdout });
-  const listening = new Promise<{ url: string; callbacks: string }>((resolve) =>
-    lines.on("line", (line) => {
-      // Keeps draining after the first line, so the child never blocks on a full pipe.
-      const parsed = line.startsWith("{") ? (JSON.parse(line) as { url?: unknown; callbacks?: unknown }) : {};
-      if (typeof parsed.url === "string" && typeof parsed.callbacks === "string") {
-        resolve({ url: parsed.url, callbacks: parsed.callbacks });
-      }
-    }),
+  const { child, found } = await startNode(
+    ["dist/src/cli/main.js", "--config", configFile],
+    track(children),
+    (line) => {
+      const { url, callbacks } = jsonLine(line);
+      return typeof url === "string" && typeof callbacks === "string" ? { url, callbacks } : undefined;
+    },
   );
-  const found = await Promise.race([listening, once(child, "exit").then(() => undefined)]);
-  if (found === undefined) throw new Error(`a replica (${configFile}) exited before it listened`);
   return { child, url: found.url, callbacksUrl: found.callbacks };
+}
+
+/** Keeps `children` the set of children still running. */
+function track(children: Set<ChildProcess>): Track {
+  return (child) => {
+    children.add(child);
+    child.once("exit", () => children.delete(child));
+  };
 }
 
 function call(
@@ -728,25 +714,6 @@ function countBy<T>(items: readonly T[], key: (item: T) => string): Map<string, 
 
 function pct(value: number): string {
   return `${value >= 0 ? "+" : ""}${(value * 100).toFixed(1)} %`;
-}
-
-function waitForOutput(child: ChildProcess, wanted: string): Promise<void> {
-  return new Promise((resolve) => {
-    let output = "";
-    child.stdout?.on("data", (chunk: Buffer) => {
-      output += chunk.toString("utf8");
-      if (output.includes(wanted)) resolve();
-    });
-  });
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const port = (server.address() as AddressInfo).port;
-  server.close();
-  await once(server, "close");
-  return port;
 }
 
 function delay(ms: number): Promise<void> {
