@@ -2,13 +2,10 @@
 // hold check) costs per request, counted in the process and in Redis, as a ratio to the same
 // request through a proxy with budgets off. Limits are set far above the load, so every
 // request is checked and none is refused. 127.0.0.1 only; every load bounded in time.
-import { spawn, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import net, { type AddressInfo } from "node:net";
+import type { ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { createInterface } from "node:readline";
 import autocannon from "autocannon";
 import { stringify } from "yaml";
 import { MemoryLedger } from "../src/budgets/memory-ledger.js";
@@ -16,12 +13,11 @@ import { planOf } from "../src/budgets/plan.js";
 import { RedisLedger } from "../src/budgets/redis-ledger.js";
 import { RedisConnection } from "../src/budgets/redis-link.js";
 import type { AgentConfig, BudgetsConfig } from "../src/config/load.js";
-import { APP, best, CORP, httpText, ROOT, type Load } from "./common.js";
+import { APP, best, CORP, cpuMicros, freePort, httpText, startNode, startRedisServer, type Load } from "./common.js";
 
 const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 6);
 const CONNECTIONS = Number(process.env["BENCH_CONNECTIONS"] ?? 32);
 const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? 3);
-const CLOCK_TICKS_PER_SECOND = 100;
 /** Far above any load this machine makes: every request is checked, none refused. */
 const HUGE = { perMinute: 1_000_000_000, perHour: 1_000_000_000 };
 const ON = { messagesPerMember: HUGE, perApi: HUGE, perIp: HUGE };
@@ -47,8 +43,12 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), "wecom-proxy-bench-budgets-"));
   const children: ChildProcess[] = [];
   try {
-    const fake = await startChild(["dist/bench/fake-upstream.js", JSON.stringify([APP])], children);
-    const wecomUrl = (JSON.parse(fake.firstLine) as { url: string }).url;
+    const fake = await startNode(
+      ["dist/bench/fake-upstream.js", JSON.stringify([APP])],
+      (child) => children.push(child),
+      firstLine,
+    );
+    const wecomUrl = (JSON.parse(fake.found) as { url: string }).url;
     const redisUrl = await startRedis(dir, children);
     const proxies = {
       memoryOff: await startProxy(wecomUrl, "memory://", OFF, dir, children),
@@ -151,7 +151,7 @@ async function reportIsolated(redisUrl: string): Promise<void> {
 }
 
 async function measure(proxy: Proxy, scenario: (typeof SCENARIOS)[number]): Promise<Load> {
-  const before = cpuTicks(proxy.child);
+  const before = cpuMicros(proxy.child);
   const result = await autocannon({
     url: `${proxy.url}${scenario.path}`,
     method: scenario.method,
@@ -160,22 +160,18 @@ async function measure(proxy: Proxy, scenario: (typeof SCENARIOS)[number]): Prom
     connections: CONNECTIONS,
     duration: SECONDS,
   });
-  const ticks = cpuTicks(proxy.child) - before;
+  const micros = cpuMicros(proxy.child) - before;
   return {
     requestsPerSecond: result.requests.average,
     p50: result.latency.p50,
     p99: result.latency.p99,
     errors: result.errors + result.non2xx,
-    cpuMicros: ((ticks / CLOCK_TICKS_PER_SECOND) * 1e6) / Math.max(1, result.requests.total),
+    cpuMicros: micros / Math.max(1, result.requests.total),
   };
 }
 
-/** utime + stime so far, in clock ticks (Linux /proc/PID/stat fields 14 and 15). */
-function cpuTicks(child: ChildProcess): number {
-  const stat = readFileSync(`/proc/${child.pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return Number(fields[11]) + Number(fields[12]);
-}
+/** A child's first stdout line, whatever it says. */
+const firstLine = (line: string) => line;
 
 async function startProxy(
   wecomUrl: string,
@@ -199,46 +195,21 @@ async function startProxy(
       budgets,
     }),
   );
-  const started = await startChild(["dist/src/cli/main.js", "--config", file], children, { LOG_LEVEL: "info" });
-  return { url: (JSON.parse(started.firstLine) as { url: string }).url, child: started.child };
+  const started = await startNode(
+    ["dist/src/cli/main.js", "--config", file],
+    (child) => children.push(child),
+    firstLine,
+    { LOG_LEVEL: "info" },
+  );
+  return { url: (JSON.parse(started.found) as { url: string }).url, child: started.child };
 }
 
 /** A redis-server of the benchmark's own, no persistence; its URL once it accepts connections. */
 async function startRedis(dir: string, children: ChildProcess[]): Promise<string> {
   const port = await freePort();
   const args = ["--bind", "127.0.0.1", "--port", String(port), "--dir", dir, "--save", "", "--appendonly", "no"];
-  const child = spawn("redis-server", args, { stdio: ["ignore", "pipe", "inherit"] });
-  children.push(child);
-  const lines = createInterface({ input: child.stdout });
-  for await (const line of lines) if (line.includes("Ready to accept connections")) break;
-  child.stdout?.resume();
+  await startRedisServer(args, (child) => children.push(child));
   return `redis://127.0.0.1:${port}/0`;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.on("error", reject);
-  });
-}
-
-/** `node ARGS` and its first stdout line; the rest of its output is drained unread. */
-async function startChild(args: string[], children: ChildProcess[], env: NodeJS.ProcessEnv = {}) {
-  const child = spawn(process.execPath, args, {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "inherit"],
-    env: { ...process.env, ...env },
-  });
-  children.push(child);
-  const lines = createInterface({ input: child.stdout });
-  const [firstLine] = (await Promise.race([once(lines, "line"), once(child, "exit")])) as [string];
-  if (typeof firstLine !== "string") throw new Error(`${args[0]} exited before it was ready`);
-  lines.close();
-  child.stdout?.on("data", () => {}).resume();
-  return { child, firstLine };
 }
 
 await main();

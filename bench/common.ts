@@ -1,9 +1,12 @@
 // What the benchmarks share: the fake corp they run against, a load's figures, and small helpers.
-import type { ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
 import { readFileSync, writeFileSync } from "node:fs";
 import http from "node:http";
+import net, { type AddressInfo } from "node:net";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
+import { createInterface } from "node:readline";
 
 export const CORP = "wwbench0000000001";
 export const APP = { corpid: CORP, secret: "bench-secret-not-real", agentid: 1000002 };
@@ -17,6 +20,90 @@ export interface Load {
   readonly errors: number;
   /** The proxy process's CPU time per request during the load, µs (when measured). */
   readonly cpuMicros?: number;
+}
+
+/** Called with each child as soon as it runs, so the caller can stop it whatever happens next. */
+export type Track = (child: ChildProcess) => void;
+
+/**
+ * `node ARGS` in the repository. Resolves with the child and what `pick` makes of the first
+ * stdout line it accepts; rejects when the child exits before. Its stdout is drained to the
+ * end, so it never blocks on a full pipe.
+ */
+export async function startNode<T>(
+  args: readonly string[],
+  track: Track,
+  pick: (line: string) => T | undefined,
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ child: ChildProcess; found: T }> {
+  const child = spawn(process.execPath, args, {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "inherit"],
+    env: { ...process.env, ...env },
+  });
+  track(child);
+  const lines = createInterface({ input: child.stdout });
+  const picked = new Promise<T>((resolve) =>
+    lines.on("line", (line) => {
+      const value = pick(line);
+      if (value !== undefined) resolve(value);
+    }),
+  );
+  const found = await Promise.race([picked, once(child, "exit").then(() => undefined)]);
+  if (found === undefined) throw new Error(`node ${args.join(" ")} exited before it was ready`);
+  return { child, found };
+}
+
+/** A log line's fields (the proxy logs JSON lines); {} for any other line. */
+export function jsonLine(line: string): Record<string, unknown> {
+  if (!line.startsWith("{")) return {};
+  try {
+    return JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * redis-server with `args`; resolves once it accepts connections, rejects when it cannot be
+ * started (not on PATH) or exits first.
+ */
+export async function startRedisServer(args: readonly string[], track: Track): Promise<ChildProcess> {
+  const child = spawn("redis-server", args, { stdio: ["ignore", "pipe", "inherit"] });
+  track(child);
+  const [error] = (await Promise.race([
+    waitForOutput(child, "Ready to accept connections").then(() => [undefined]),
+    once(child, "error"),
+    once(child, "exit").then(() => [new Error("redis-server exited at start")]),
+  ])) as [Error | undefined];
+  if (error !== undefined) throw new Error(`this needs redis-server on PATH (${error.message})`);
+  return child;
+}
+
+/** Resolves once `child` has written `text` to its stdout, which is drained to the end. */
+export function waitForOutput(child: ChildProcess, text: string): Promise<void> {
+  return new Promise((resolve) => {
+    let tail: string | undefined = "";
+    child.stdout?.on("data", (chunk: Buffer) => {
+      if (tail === undefined) return;
+      tail = tail.slice(-text.length) + chunk.toString("utf8");
+      if (tail.includes(text)) {
+        tail = undefined;
+        resolve();
+      }
+    });
+  });
+}
+
+/** A TCP port that was free on 127.0.0.1 a moment ago. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+    server.on("error", reject);
+  });
 }
 
 /** The run with the most requests per second. */

@@ -2,18 +2,16 @@
 // in processes of their own on 127.0.0.1. Reports gettoken calls per invalidation storm for
 // the cluster, then a cached token's requests/s and latency on the Redis store next to the
 // SQLite store (one replica each, same run, rounds alternated). Every load is bounded in time.
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
-import { createInterface } from "node:readline";
 import autocannon from "autocannon";
 import { stringify } from "yaml";
-import { APP, best, CORP, httpText, ROOT, type Load } from "./common.js";
+import { APP, best, CORP, freePort, httpText, jsonLine, startNode, startRedisServer, type Load } from "./common.js";
 
 const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 8);
 const CONNECTIONS = Number(process.env["BENCH_CONNECTIONS"] ?? 32);
@@ -27,11 +25,7 @@ async function main(): Promise<void> {
   const children: ChildProcess[] = [];
   try {
     const redisUrl = await startRedis(dir, children);
-    const wecomUrl = await startChild(
-      process.execPath,
-      ["dist/bench/fake-upstream.js", JSON.stringify([APP])],
-      children,
-    );
+    const wecomUrl = await startChild(["dist/bench/fake-upstream.js", JSON.stringify([APP])], children);
     const replicas: string[] = [];
     for (let i = 0; i < REPLICAS; i += 1)
       replicas.push(await startProxy(wecomUrl, redisUrl, dir, `replica-${i}`, children));
@@ -142,56 +136,27 @@ async function startProxy(
       budgets: { messagesPerMember: false, perApi: false, perIp: false },
     }),
   );
-  return startChild(process.execPath, ["dist/src/cli/main.js", "--config", configFile], children);
+  return startChild(["dist/src/cli/main.js", "--config", configFile], children);
 }
 
 /** A redis-server of the benchmark's own, on a free port, without persistence. */
 async function startRedis(dir: string, children: ChildProcess[]): Promise<string> {
   const port = await freePort();
   const args = ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no"];
-  const child = spawn("redis-server", args, { stdio: ["ignore", "pipe", "inherit"] });
-  children.push(child);
-  const [error] = (await Promise.race([
-    waitForOutput(child, "Ready to accept connections").then(() => [undefined]),
-    once(child, "error"),
-    once(child, "exit").then(() => [new Error("redis-server exited at start")]),
-  ])) as [Error | undefined];
-  if (error !== undefined) throw new Error(`this benchmark needs redis-server on PATH (${error.message})`);
+  await startRedisServer(args, (child) => children.push(child));
   return `redis://127.0.0.1:${port}/0`;
 }
 
-function waitForOutput(child: ChildProcess, text: string): Promise<void> {
-  return new Promise((resolve) => {
-    let output = "";
-    child.stdout?.on("data", (chunk: Buffer) => {
-      output += chunk.toString("utf8");
-      if (output.includes(text)) resolve();
-    });
-  });
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const port = (server.address() as net.AddressInfo).port;
-  server.close();
-  return port;
-}
-
-/** Starts a process and waits for its first stdout line that names a `url`; the rest is discarded. */
-async function startChild(command: string, args: string[], children: ChildProcess[]): Promise<string> {
-  const child = spawn(command, args, { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
-  children.push(child);
-  const lines = createInterface({ input: child.stdout });
-  const url = new Promise<string>((resolve) =>
-    lines.on("line", (line) => {
-      // Keeps draining after the url, so the child never blocks on a full pipe.
-      const parsed = line.startsWith("{") ? (JSON.parse(line) as { url?: unknown }) : {};
-      if (typeof parsed.url === "string") resolve(parsed.url);
-    }),
+/** Starts `node ARGS` and waits for its first stdout line that names a `url`. */
+async function startChild(args: string[], children: ChildProcess[]): Promise<string> {
+  const { found } = await startNode(
+    args,
+    (child) => children.push(child),
+    (line) => {
+      const { url } = jsonLine(line);
+      return typeof url === "string" ? url : undefined;
+    },
   );
-  const found = await Promise.race([url, once(child, "exit").then(() => undefined)]);
-  if (found === undefined) throw new Error(`${args[0]} exited before it was ready`);
   return found;
 }
 

@@ -39,7 +39,7 @@ export interface Instruments {
   watchTokens(expiries: TokenExpiries): void;
   reloaded(outcome: "ok" | "rejected"): void;
   /** WeCom answered one of the "wrong secret, agent or place" errcodes (48002, 60011, 301002, 60020). */
-  problem(agent: string, errcode: number): void;
+  readonly problem: (agent: string, errcode: number) => void;
 }
 
 /** metrics.enabled: false — nothing is recorded. */

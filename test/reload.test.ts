@@ -2,10 +2,13 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { setImmediate as tick } from "node:timers/promises";
+import v8 from "node:v8";
+import vm from "node:vm";
 import { describe, expect } from "vitest";
 import { getJson, request } from "./helpers/http.js";
 import { parseMetrics, valueOf } from "./helpers/prometheus.js";
-import { startStack, test } from "./helpers/start-stack.js";
+import { startStack, test, type Stack } from "./helpers/start-stack.js";
 
 describe("a configuration reload", () => {
   test("on the same memory:// store keeps the cached tokens: no gettoken", async ({ stack }) => {
@@ -100,4 +103,40 @@ describe("a configuration reload", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  test("lets the configurations it replaced go: reload after reload, memory does not grow", async ({ stack }) => {
+    const replaced = await reloadTimes(stack, 4);
+    await getJson(`${stack.proxyUrl}/cgi-bin/user/get?userid=zhangsan`);
+    for (let round = 0; round < 3; round += 1) {
+      await tick(); // a WeakRef read in this turn keeps its target until the turn ends
+      collectGarbage();
+    }
+    // The stack helper itself keeps the first configuration (to check its logs at the end).
+    const kept = replaced.filter(({ what, ref }) => ref.deref() !== undefined && what !== "config 0");
+    expect(kept.map(({ what }) => what)).toEqual([]);
+  });
 });
+
+/**
+ * Reloads `times` times, a request before each; weak references to what each reload replaced.
+ * A function of its own, so that no variable of the test's frame holds a runtime.
+ */
+async function reloadTimes(stack: Stack, times: number): Promise<Array<{ what: string; ref: WeakRef<object> }>> {
+  const replaced: Array<{ what: string; ref: WeakRef<object> }> = [];
+  for (let i = 0; i < times; i += 1) {
+    await getJson(`${stack.proxyUrl}/cgi-bin/user/get?userid=zhangsan`);
+    replaced.push(
+      { what: `runtime ${i}`, ref: new WeakRef(stack.runtime) },
+      { what: `token source ${i}`, ref: new WeakRef(stack.runtime.tokens) },
+      { what: `config ${i}`, ref: new WeakRef(stack.runtime.config) },
+    );
+    await stack.reloadProxy();
+  }
+  return replaced;
+}
+
+/** A full garbage collection, without starting the test process with --expose-gc. */
+function collectGarbage(): void {
+  v8.setFlagsFromString("--expose-gc");
+  (vm.runInNewContext("gc") as () => void)();
+}

@@ -36,14 +36,34 @@ export async function postToTarget(
   const body = Buffer.from(target.format === "json" ? toJson(delivery.xml) : delivery.xml, "utf8");
   const secure = target.url.protocol === "https:";
   const request = secure ? https.request : http.request;
-  const timeout = AbortSignal.timeout(target.timeoutMs);
   return new Promise((resolve, reject) => {
+    // A controller of this delivery's own, tied to the relay's long-lived signal by a listener
+    // that goes when the delivery is done. Not AbortSignal.any([signal, timeout]): that registers
+    // each delivery's signal with `signal` for good (Node 20 never drops them), so memory grew
+    // with every event relayed.
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, target.timeoutMs).unref();
+    const onAbort = () => controller.abort(signal.reason);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", onAbort);
+    };
+    const fail = (error: Error) => {
+      done();
+      reject(timedOut ? new DeliveryFailed(`no answer within ${target.timeoutMs} ms`) : failure(error));
+    };
     const req = request(
       target.url,
       {
         method: "POST",
         agent: secure ? agents.https : agents.http,
-        signal: AbortSignal.any([signal, timeout]),
+        signal: controller.signal,
         headers: {
           "content-type": target.format === "json" ? "application/json; charset=utf-8" : "text/xml; charset=utf-8",
           "content-length": body.length,
@@ -60,14 +80,15 @@ export async function postToTarget(
           if (size < ANSWER_LIMIT) chunks.push(chunk);
           size += chunk.length;
         });
-        res.on("error", (error) => reject(failure(error, target, timeout)));
+        res.on("error", fail);
         res.on("end", () => {
+          done();
           if (status >= 200 && status < 300) resolve(Buffer.concat(chunks).subarray(0, ANSWER_LIMIT));
           else reject(new DeliveryFailed(`HTTP ${status}`));
         });
       },
     );
-    req.on("error", (error) => reject(failure(error, target, timeout)));
+    req.on("error", fail);
     req.end(body);
   });
 }
@@ -77,8 +98,7 @@ export function toJson(xml: string): string {
   return JSON.stringify(parseCallbackXml(xml) ?? {});
 }
 
-function failure(error: Error, target: CallbackTargetConfig, timeout: AbortSignal): Error {
-  if (timeout.aborted) return new DeliveryFailed(`no answer within ${target.timeoutMs} ms`);
+function failure(error: Error): Error {
   if (error.name === "AbortError") return error; // the relay is closing
   return new DeliveryFailed((error as NodeJS.ErrnoException).code ?? error.message);
 }

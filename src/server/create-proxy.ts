@@ -154,10 +154,9 @@ export function createRuntime(config: Config, deps: ProxyDeps, previous?: Runtim
     browserPolicy: browserPolicy(config.listen),
     tickets: new TicketSource({ store, tokens, getJson: upstream.getJson, log: deps.log, now }),
     owners: new ResourceOwners(store, now),
-    // Kept across reloads: the last problem of an agent stays visible.
-    problems:
-      previous?.problems ??
-      new ProblemWatch({ log: deps.log, now, counted: (agent, errcode) => instruments.problem(agent, errcode) }),
+    // Kept across reloads: the last problem of an agent stays visible. Given nothing made in
+    // this function (a closure here would keep this whole runtime alive as long as the watch).
+    problems: previous?.problems ?? new ProblemWatch({ log: deps.log, now, counted: instruments.problem }),
     budgets: openBudgets(config, store, {
       log: deps.log,
       now,

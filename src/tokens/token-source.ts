@@ -225,7 +225,7 @@ export class TokenSource {
   }
 
   close(): void {
-    this.lifetime.abort(new Error("token source closed"));
+    this.lifetime.abort(CLOSED);
   }
 
   private isUsable(entry: TokenLease, key: string): boolean {
@@ -339,6 +339,14 @@ export class TokenSource {
     this.history.set(key, { ...this.history.get(key), ...event });
   }
 }
+
+/**
+ * Why a closed source's work stops. One error made once: an error made at close() would keep,
+ * through its stack, every function on the way there and what they hold — the runtime that
+ * replaced this one on a reload, which keeps the next, and so on (the retired configurations
+ * would never be freed).
+ */
+const CLOSED = new Error("token source closed");
 
 const tokenKeys = new WeakMap<object, string>();
 
