@@ -13,7 +13,7 @@ import { planOf } from "../src/budgets/plan.js";
 import { RedisLedger } from "../src/budgets/redis-ledger.js";
 import { RedisConnection } from "../src/budgets/redis-link.js";
 import type { AgentConfig, BudgetsConfig } from "../src/config/load.js";
-import { APP, best, CORP, cpuMicros, freePort, httpText, startNode, startRedisServer, type Load } from "./common.js";
+import { APP, best, CORP, cpuMicros, httpText, proxyConfig, startBenchRedis, startNode, type Load } from "./common.js";
 
 const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 6);
 const CONNECTIONS = Number(process.env["BENCH_CONNECTIONS"] ?? 32);
@@ -49,7 +49,7 @@ async function main(): Promise<void> {
       firstLine,
     );
     const wecomUrl = (JSON.parse(fake.found) as { url: string }).url;
-    const redisUrl = await startRedis(dir, children);
+    const redisUrl = await startBenchRedis(dir, (child) => children.push(child));
     const proxies = {
       memoryOff: await startProxy(wecomUrl, "memory://", OFF, dir, children),
       memoryOn: await startProxy(wecomUrl, "memory://", ON, dir, children),
@@ -181,20 +181,7 @@ async function startProxy(
   children: ChildProcess[],
 ): Promise<Proxy> {
   const file = path.join(dir, `proxy-${children.length}.yaml`);
-  writeFileSync(
-    file,
-    stringify({
-      listen: { host: "127.0.0.1", port: 0 },
-      upstream: { url: wecomUrl },
-      store: { url: storeUrl },
-      // Only the listening line: the access log's cost is measured by `npm run bench`.
-      log: { level: "info", format: "json" },
-      corpid: CORP,
-      agents: { notify: { agentid: APP.agentid, secret: APP.secret } },
-      defaultAgent: "notify",
-      budgets,
-    }),
-  );
+  writeFileSync(file, stringify(proxyConfig(wecomUrl, storeUrl, { budgets })));
   const started = await startNode(
     ["dist/src/cli/main.js", "--config", file],
     (child) => children.push(child),
@@ -202,14 +189,6 @@ async function startProxy(
     { LOG_LEVEL: "info" },
   );
   return { url: (JSON.parse(started.found) as { url: string }).url, child: started.child };
-}
-
-/** A redis-server of the benchmark's own, no persistence; its URL once it accepts connections. */
-async function startRedis(dir: string, children: ChildProcess[]): Promise<string> {
-  const port = await freePort();
-  const args = ["--bind", "127.0.0.1", "--port", String(port), "--dir", dir, "--save", "", "--appendonly", "no"];
-  await startRedisServer(args, (child) => children.push(child));
-  return `redis://127.0.0.1:${port}/0`;
 }
 
 await main();

@@ -51,7 +51,39 @@ export async function startNode<T>(
   );
   const found = await Promise.race([picked, once(child, "exit").then(() => undefined)]);
   if (found === undefined) throw new Error(`node ${args.join(" ")} exited before it was ready`);
+  // Drained from here on without splitting lines: the child never blocks on a full pipe, and
+  // the benchmark spends as little CPU as it can on the proxy's access log.
+  lines.close();
+  child.stdout?.on("data", () => {}).resume();
   return { child, found };
+}
+
+/** The benchmarks' proxy: the fake corp's one agent, JSON logs; `overrides` replace whole keys. */
+export function proxyConfig(
+  wecomUrl: string,
+  storeUrl: string,
+  overrides: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    listen: { host: "127.0.0.1", port: 0 },
+    upstream: { url: wecomUrl },
+    store: { url: storeUrl },
+    log: { level: "info", format: "json" },
+    corpid: CORP,
+    agents: { notify: { agentid: APP.agentid, secret: APP.secret } },
+    defaultAgent: "notify",
+    // The load is far above WeCom's limits, which the proxy would keep (bench/budgets.ts measures that).
+    budgets: { messagesPerMember: false, perApi: false, perIp: false },
+    ...overrides,
+  };
+}
+
+/** A redis-server of the benchmark's own, on a free port, without persistence; its URL. */
+export async function startBenchRedis(dir: string, track: Track): Promise<string> {
+  const port = await freePort();
+  const args = ["--bind", "127.0.0.1", "--port", String(port), "--dir", dir, "--save", "", "--appendonly", "no"];
+  await startRedisServer(args, track);
+  return `redis://127.0.0.1:${port}/0`;
 }
 
 /** A log line's fields (the proxy logs JSON lines); {} for any other line. */

@@ -11,7 +11,7 @@ import path from "node:path";
 import { performance } from "node:perf_hooks";
 import autocannon from "autocannon";
 import { stringify } from "yaml";
-import { APP, best, CORP, freePort, httpText, jsonLine, startNode, startRedisServer, type Load } from "./common.js";
+import { APP, best, httpText, jsonLine, proxyConfig, startBenchRedis, startNode, type Load } from "./common.js";
 
 const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 8);
 const CONNECTIONS = Number(process.env["BENCH_CONNECTIONS"] ?? 32);
@@ -24,7 +24,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), "wecom-proxy-bench-replicas-"));
   const children: ChildProcess[] = [];
   try {
-    const redisUrl = await startRedis(dir, children);
+    const redisUrl = await startBenchRedis(dir, (child) => children.push(child));
     const wecomUrl = await startChild(["dist/bench/fake-upstream.js", JSON.stringify([APP])], children);
     const replicas: string[] = [];
     for (let i = 0; i < REPLICAS; i += 1)
@@ -122,29 +122,9 @@ async function startProxy(
   children: ChildProcess[],
 ): Promise<string> {
   const configFile = path.join(dir, `${name}.yaml`);
-  writeFileSync(
-    configFile,
-    stringify({
-      listen: { host: "127.0.0.1", port: 0 },
-      upstream: { url: wecomUrl },
-      store: { url: storeUrl },
-      log: { level: process.env["BENCH_LOG_LEVEL"] ?? "info" },
-      corpid: CORP,
-      agents: { notify: { agentid: APP.agentid, secret: APP.secret } },
-      defaultAgent: "notify",
-      // The load is far above WeCom's limits, which the proxy would keep (bench/budgets.ts measures that).
-      budgets: { messagesPerMember: false, perApi: false, perIp: false },
-    }),
-  );
+  const log = { level: process.env["BENCH_LOG_LEVEL"] ?? "info" };
+  writeFileSync(configFile, stringify(proxyConfig(wecomUrl, storeUrl, { log })));
   return startChild(["dist/src/cli/main.js", "--config", configFile], children);
-}
-
-/** A redis-server of the benchmark's own, on a free port, without persistence. */
-async function startRedis(dir: string, children: ChildProcess[]): Promise<string> {
-  const port = await freePort();
-  const args = ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no"];
-  await startRedisServer(args, (child) => children.push(child));
-  return `redis://127.0.0.1:${port}/0`;
 }
 
 /** Starts `node ARGS` and waits for its first stdout line that names a `url`. */

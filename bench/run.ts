@@ -9,10 +9,8 @@ import { randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
-import net, { type AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { createInterface } from "node:readline";
 import autocannon from "autocannon";
 import { pino } from "pino";
 import { stringify } from "yaml";
@@ -22,6 +20,9 @@ import type { Transport } from "./bare-proxy.js";
 import {
   APP,
   best,
+  freePort,
+  proxyConfig,
+  startNode,
   burst,
   CORP,
   cpuMicros,
@@ -486,22 +487,11 @@ function writeProxyConfig(
   metrics: { enabled: boolean },
   extra: Record<string, unknown> = {},
 ) {
+  // The production default: SQLite, one file per proxy.
+  const storeUrl = `sqlite://${path.join(dir, `${path.basename(file, ".yaml")}.sqlite`)}`;
   writeFileSync(
     file,
-    stringify({
-      listen: { host: "127.0.0.1", port: 0 },
-      upstream: { url: wecomUrl },
-      // The production default: SQLite, one file per proxy.
-      store: { url: `sqlite://${path.join(dir, `${path.basename(file, ".yaml")}.sqlite`)}` },
-      log: { ...log, format: "json" },
-      metrics,
-      corpid: CORP,
-      agents: { notify: { agentid: APP.agentid, secret: APP.secret } },
-      defaultAgent: "notify",
-      // The load is far above WeCom's limits, which the proxy would keep (bench/budgets.ts measures that).
-      budgets: { messagesPerMember: false, perApi: false, perIp: false },
-      ...extra,
-    }),
+    stringify(proxyConfig(wecomUrl, storeUrl, { log: { ...log, format: "json" }, metrics, ...extra })),
   );
 }
 
@@ -560,31 +550,17 @@ async function startQuietProxy(wecomUrl: string, dir: string, children: ChildPro
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.on("error", reject);
-  });
-}
-
-/** Starts `node ARGS` and waits for its first stdout line; the rest of its output is discarded. */
+/** Starts `node ARGS` and waits for its first stdout line. */
 async function startChild(
   args: string[],
   children: ChildProcess[],
 ): Promise<{ child: ChildProcess; firstLine: string }> {
-  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
-  children.push(child);
-  const lines = createInterface({ input: child.stdout });
-  const [firstLine] = (await Promise.race([once(lines, "line"), once(child, "exit")])) as [string];
-  if (typeof firstLine !== "string") throw new Error(`${args.join(" ")} exited before it was ready`);
-  // Keep draining without splitting lines, so the child never blocks on a full pipe and the
-  // benchmark spends as little CPU as it can on the proxy's log.
-  lines.close();
-  child.stdout?.on("data", () => {}).resume();
-  return { child, firstLine };
+  const { child, found } = await startNode(
+    args,
+    (started) => children.push(started),
+    (line) => line,
+  );
+  return { child, firstLine: found };
 }
 
 async function directToken(wecomUrl: string): Promise<string> {
