@@ -11,6 +11,8 @@ export interface Slot {
 export interface Gate {
   /** Resolves with a slot once one is free; false when none was free within `waitMs` (or on abort). */
   enter(key: string, waitMs: number, signal: AbortSignal): Promise<Slot | false>;
+  /** A slot at once when one is free, for a count in the process; undefined: enter() and wait. */
+  tryEnter?(key: string): Slot | undefined;
 }
 
 export class ConcurrencyGate implements Gate {
@@ -18,13 +20,17 @@ export class ConcurrencyGate implements Gate {
 
   constructor(private readonly max: number) {}
 
+  tryEnter(key: string): Slot | undefined {
+    const line = this.lineOf(key);
+    if (line.running >= this.max) return undefined;
+    line.running += 1;
+    return { release: this.releaser(key, line), queued: false };
+  }
+
   async enter(key: string, waitMs: number, signal: AbortSignal): Promise<Slot | false> {
-    const line = this.lines.get(key) ?? { running: 0, waiting: [] };
-    this.lines.set(key, line);
-    if (line.running < this.max) {
-      line.running += 1;
-      return { release: this.releaser(key, line), queued: false };
-    }
+    const free = this.tryEnter(key);
+    if (free !== undefined) return free;
+    const line = this.lineOf(key);
     const admitted = await new Promise<boolean>((resolve) => {
       const done = (granted: boolean) => {
         clearTimeout(timer);
@@ -41,6 +47,12 @@ export class ConcurrencyGate implements Gate {
     });
     // A granted waiter inherits the slot of the call that ended (running is unchanged).
     return admitted ? { release: this.releaser(key, line), queued: true } : false;
+  }
+
+  private lineOf(key: string): { running: number; waiting: Array<() => void> } {
+    let line = this.lines.get(key);
+    if (line === undefined) this.lines.set(key, (line = { running: 0, waiting: [] }));
+    return line;
   }
 
   private releaser(key: string, line: { running: number; waiting: Array<() => void> }): () => void {

@@ -7,7 +7,7 @@ import type { Abortable } from "../http/client-departure.js";
 import { ApiBudgetExceeded, ConcurrencyExceeded, IpBudgetExceeded, MemberBudgetExceeded } from "../errors.js";
 import { errorAnswer, type LocalAnswer } from "../wecom/local-answer.js";
 import { CONCURRENCY_LIMITED, FREQUENCY_LIMITED } from "../wecom/limits.js";
-import type { Gate } from "./concurrency.js";
+import type { Gate, Slot } from "./concurrency.js";
 import type { Ledger, Verdict } from "./ledger.js";
 import type { BudgetObserver, BudgetReason } from "./metrics.js";
 import { planOf, type Plan } from "./plan.js";
@@ -92,7 +92,7 @@ export class Budgets {
     if (agent === undefined) return { kind: "forwarded", result: await exchange(), waitedMs: 0 };
     const started = this.deps.now();
     const plan = planOf(this.config, this.deps.egress, agent, request.path, request.body);
-    const { verdict, waited } = await this.admit(agent, plan, started, until);
+    const { verdict, waited } = this.admitAtOnce(plan, started) ?? (await this.admit(agent, plan, started, until));
     if (verdict.kind === "held") {
       this.deps.observer.hold(agent.name, "answered");
       this.remember(agent, request.path, verdict.until);
@@ -103,8 +103,12 @@ export class Budgets {
         waitedMs: waited ? this.deps.now() - started : 0,
       };
     }
-    const slot = this.deps.gate === undefined ? undefined : await this.enter(agent, plan, started, until);
-    const waitedMs = waited || slot?.waited === true ? this.deps.now() - started : 0;
+    const { gate } = this.deps;
+    const slot =
+      gate === undefined
+        ? undefined
+        : (gate.tryEnter?.(plan.hold) ?? (await this.enter(gate, agent, plan, started, until)));
+    const waitedMs = waited || slot?.queued === true ? this.deps.now() - started : 0;
     try {
       let result = await exchange();
       if (
@@ -122,6 +126,15 @@ export class Budgets {
     } finally {
       slot?.release();
     }
+  }
+
+  /** The ledger's verdict without a wait, when it can give one (in the process) and it is not "over". */
+  private admitAtOnce(
+    plan: Plan,
+    now: number,
+  ): { verdict: Exclude<Verdict, { kind: "over" }>; waited: false } | undefined {
+    const verdict = this.deps.ledger.admitNow?.(plan.hold, plan.budgets, now, this.deps.probeMs);
+    return verdict === undefined || verdict.kind === "over" ? undefined : { verdict, waited: false };
   }
 
   /** Room in every budget (waiting for it up to maxWaitMs), or a hold; throws the 429. */
@@ -150,16 +163,11 @@ export class Budgets {
   }
 
   /** A concurrency slot when maxConcurrentPerApi is set; throws the 429 when none frees in time. */
-  private async enter(agent: AgentConfig, plan: Plan, started: number, until: Abortable) {
-    if (this.deps.gate === undefined) return undefined;
+  private async enter(gate: Gate, agent: AgentConfig, plan: Plan, started: number, until: Abortable): Promise<Slot> {
     const waitFrom = this.deps.now();
-    const slot = await this.deps.gate.enter(
-      plan.hold,
-      Math.max(0, started + this.config.maxWaitMs - waitFrom),
-      until.signal,
-    );
+    const slot = await gate.enter(plan.hold, Math.max(0, started + this.config.maxWaitMs - waitFrom), until.signal);
     if (slot === false || slot.queued) this.waited(agent, "concurrency", this.deps.now() - waitFrom);
-    if (slot !== false) return { release: slot.release, waited: slot.queued };
+    if (slot !== false) return slot;
     until.signal.throwIfAborted();
     this.count(agent, "concurrency", "refusals");
     this.deps.observer.refused(agent.name, "concurrency");

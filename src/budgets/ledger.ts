@@ -40,6 +40,8 @@ export interface Ledger {
    * caller through as the probe (for `probeMs`; then another may probe).
    */
   admit(hold: string, budgets: readonly Budget[], now: number, probeMs: number): Promise<Verdict>;
+  /** admit() without a promise, for a ledger in the process: most requests pass, and need not wait a turn. */
+  admitNow?(hold: string, budgets: readonly Budget[], now: number, probeMs: number): Verdict;
   /**
    * WeCom answered 45009: holds `hold` for policy.firstMs, or twice the last hold (up to
    * policy.maxMs) when this follows one. A 45009 during a running hold changes nothing.

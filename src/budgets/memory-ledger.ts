@@ -29,7 +29,6 @@ export class MemoryLedger implements Ledger {
     return this.admitNow(hold, budgets, now, probeMs);
   }
 
-  /** admit(), synchronously. */
   admitNow(holdKey: string, budgets: readonly Budget[], now: number, probeMs: number): Verdict {
     if (++this.admits % SWEEP_EVERY === 0) this.sweep(now);
     const hold = this.holds.get(holdKey);
