@@ -85,6 +85,8 @@ export class TokenSource {
       rejections: new Map(),
       lifetime: new AbortController(),
     },
+    /** Where this source logs: the options' logger, or a request's (withLog). */
+    private readonly logger: () => Logger = () => options.log,
   ) {
     this.now = options.now ?? Date.now;
     ({ flights: this.flights, rejections: this.rejections, lifetime: this.lifetime } = state);
@@ -98,15 +100,11 @@ export class TokenSource {
    */
   withLog(log: () => Logger): TokenSource {
     let built: Logger | undefined;
-    return new TokenSource(
-      {
-        ...this.options,
-        get log() {
-          return (built ??= log());
-        },
-      },
-      this.state,
-    );
+    return new TokenSource(this.options, this.state, () => (built ??= log()));
+  }
+
+  private get log(): Logger {
+    return this.logger();
   }
 
   /** The agent's current token. Waiters may give up (`until`); the shared gettoken goes on. */
@@ -192,7 +190,7 @@ export class TokenSource {
     const wait = this.state.memory.budget.invalidationWait(key, this.now(), worked);
     if (wait === 0) return;
     this.refused.forgive(key, failed.token);
-    this.options.log.warn({ agent: agent.name, retryInMs: wait }, "token refresh deferred: too many token errors");
+    this.log.warn({ agent: agent.name, retryInMs: wait }, "token refresh deferred: too many token errors");
     throw new RefreshDeferred(agent.name, wait);
   }
 
@@ -238,7 +236,7 @@ export class TokenSource {
       .run(key, () => this.obtain(agent, key, fresh, "expired"))
       .catch((error: unknown) => {
         // The current token is still valid; the next request past the margin tries again.
-        this.options.log.warn({ agent: agent.name, err: describe(error) }, "refreshing a token ahead of expiry failed");
+        this.log.warn({ agent: agent.name, err: describe(error) }, "refreshing a token ahead of expiry failed");
       });
   }
 
@@ -255,7 +253,7 @@ export class TokenSource {
     return (this.options.coordinator ?? processLocal).obtain({
       agent,
       key,
-      log: this.options.log,
+      log: this.log,
       signal: this.lifetime.signal,
       readStored: async () => {
         const stored = storedLease(await this.options.store.get(key));
@@ -279,15 +277,12 @@ export class TokenSource {
     this.cache.set(key, entry);
     this.remember(key, { lastRefresh: { at: obtainedAt, reason } });
     this.options.observer?.fetched?.(agent, reason);
-    this.options.log.info(
-      { agent: agent.name, reason, expiresIn: fetched.expiresInSeconds },
-      "fetched a new access_token",
-    );
+    this.log.info({ agent: agent.name, reason, expiresIn: fetched.expiresInSeconds }, "fetched a new access_token");
     try {
       await this.options.store.set(key, entry, entry.expiresAt);
     } catch (error) {
       // The token is good; it lives in memory until the store is back.
-      this.options.log.warn({ agent: agent.name, err: describe(error) }, "could not persist a token");
+      this.log.warn({ agent: agent.name, err: describe(error) }, "could not persist a token");
     }
     return entry;
   }
@@ -322,7 +317,7 @@ export class TokenSource {
         error.errcode,
       );
       this.rejections.set(key, { error: rejection, until: this.now() + (this.options.rejectionMemoryMs ?? 30_000) });
-      this.options.log.error({ agent: agent.name, errcode: error.errcode }, "WeCom rejected an agent's credentials");
+      this.log.error({ agent: agent.name, errcode: error.errcode }, "WeCom rejected an agent's credentials");
       throw rejection;
     }
   }
@@ -332,7 +327,7 @@ export class TokenSource {
     const errmsg = error instanceof GettokenRejected ? error.errmsg : error.message;
     this.remember(key, { lastError: { at: this.now(), errcode, errmsg } });
     this.options.observer?.gettokenFailed?.(agent, errcode);
-    this.options.log.warn({ agent: agent.name, attempt, errcode, err: errmsg }, "gettoken failed");
+    this.log.warn({ agent: agent.name, attempt, errcode, err: errmsg }, "gettoken failed");
   }
 
   private remember(key: string, event: Partial<TokenHistory>): void {
