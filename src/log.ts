@@ -67,23 +67,36 @@ export function logLevelFrom(configured: string, env: NodeJS.ProcessEnv = proces
 
 let lastMs = NaN;
 let lastTime = "";
+let lastSecond = NaN;
+let secondPrefix = "";
 
-/** pino's isoTime, formatted once per millisecond: a busy proxy writes several lines in one. */
-function isoTimeOncePerMs(): string {
-  const now = Date.now();
+/**
+ * pino's isoTime field for `now`, formatted once per millisecond (a busy proxy writes several
+ * lines in one) from a date formatted once per second.
+ */
+export function isoTimeField(now: number): string {
   if (now !== lastMs) {
     lastMs = now;
-    lastTime = `,"time":"${new Date(now).toISOString()}"`;
+    const second = Math.floor(now / 1000);
+    if (second !== lastSecond) {
+      lastSecond = second;
+      // "2026-12-01T17:13:10." — toISOString's shape up to the milliseconds.
+      secondPrefix = `,"time":"${new Date(second * 1000).toISOString().slice(0, -4)}`;
+    }
+    const ms = now - second * 1000;
+    lastTime = `${secondPrefix}${ms < 10 ? "00" : ms < 100 ? "0" : ""}${ms}Z"`;
   }
   return lastTime;
 }
+
+const isoTimeNow = () => isoTimeField(Date.now());
 
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   return pino(
     {
       level,
       base: { service: "wecom-proxy" },
-      timestamp: isoTimeOncePerMs,
+      timestamp: isoTimeNow,
       serializers: { url: urlSerializer, proxy: urlSerializer },
       redact: { paths: REDACT_PATHS, censor: REDACTED },
     },
@@ -101,14 +114,4 @@ export async function stdoutDestination(
   isTTY = process.stdout.isTTY === true,
 ): Promise<DestinationStream> {
   return wantsPretty(format, isTTY) ? prettyDestination(1) : pino.destination({ fd: 1, sync: false });
-}
-
-export function wantsPretty(format: LogFormat, isTTY: boolean): boolean {
-  return format === "pretty" || (format === "auto" && isTTY);
-}
-
-/** Human-readable lines; redaction has already happened inside the logger. */
-export async function prettyDestination(destination: number | NodeJS.WritableStream): Promise<DestinationStream> {
-  const { default: pinoPretty } = await import("pino-pretty");
-  return pinoPretty({ destination, sync: true, translateTime: "SYS:HH:MM:ss.l", ignore: "service" });
 }
