@@ -100,7 +100,7 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       serializers: { url: urlSerializer, proxy: urlSerializer },
       redact: { paths: REDACT_PATHS, censor: REDACTED },
     },
-    destination ?? pino.destination({ fd: 1, sync: false }),
+    destination ?? stdoutJson(),
   );
 }
 
@@ -113,5 +113,22 @@ export async function stdoutDestination(
   format: LogFormat,
   isTTY = process.stdout.isTTY === true,
 ): Promise<DestinationStream> {
-  return wantsPretty(format, isTTY) ? prettyDestination(1) : pino.destination({ fd: 1, sync: false });
+  return wantsPretty(format, isTTY) ? prettyDestination(1) : stdoutJson();
+}
+
+/**
+ * Lines are written 8 KiB at a time, and at least every 200 ms: one write per line would cost
+ * a busy proxy a write to the kernel per request, and an access log a little late is the
+ * usual trade (nginx's buffer=, Envoy's flush interval). What is buffered is written on exit.
+ */
+const stdoutJson = () => pino.destination({ fd: 1, sync: false, minLength: 8192, periodicFlush: 200 });
+
+export function wantsPretty(format: LogFormat, isTTY: boolean): boolean {
+  return format === "pretty" || (format === "auto" && isTTY);
+}
+
+/** Human-readable lines; redaction has already happened inside the logger. */
+export async function prettyDestination(destination: number | NodeJS.WritableStream): Promise<DestinationStream> {
+  const { default: pinoPretty } = await import("pino-pretty");
+  return pinoPretty({ destination, sync: true, translateTime: "SYS:HH:MM:ss.l", ignore: "service" });
 }

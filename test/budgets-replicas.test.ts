@@ -122,9 +122,9 @@ describe.skipIf(REDIS_SERVER === undefined)("budgets and holds across replicas o
     expect(errcodes(sends).every((errcode) => errcode === 0)).toBe(true);
     expect(sandbox.limits.dropped).toBe(0);
     for (const replica of replicas) {
-      const warned = replica
-        .lines()
-        .filter((line) => String(line["msg"]).includes("counts budgets and holds on its own"));
+      const warned = (await replica.loggedLines()).filter((line) =>
+        String(line["msg"]).includes("counts budgets and holds on its own"),
+      );
       expect(warned).toHaveLength(1);
       expect(await metric(replica, "wecom_proxy_budget_fallbacks_total")).toBeGreaterThan(0);
     }

@@ -55,15 +55,18 @@ class Cli {
     }
   }
 
-  /** The first JSON line on stdout whose msg is `msg`. */
-  logLine(msg: string): Promise<Record<string, unknown>> {
+  /** The first JSON line on stdout whose msg is `msg` (and that `where` accepts). */
+  logLine(
+    msg: string,
+    where: (entry: Record<string, unknown>) => boolean = () => true,
+  ): Promise<Record<string, unknown>> {
     const find = () =>
       this.stdout
         .split("\n")
         .flatMap((line) =>
           line.startsWith("{") && line.endsWith("}") ? [JSON.parse(line) as Record<string, unknown>] : [],
         )
-        .find((entry) => entry["msg"] === msg);
+        .find((entry) => entry["msg"] === msg && where(entry));
     const found = new Promise<Record<string, unknown>>((resolve, reject) => {
       const check = () => {
         const entry = find();
@@ -283,6 +286,7 @@ describe("a valid configuration, started with --host 127.0.0.1 --port 0 and stop
   let cli: Cli | undefined;
   let listening: Record<string, unknown>;
   let healthy: Reply;
+  let accessLine: Record<string, unknown>;
   let exit: Exit;
   let afterExit: unknown;
   let pidFile = "";
@@ -303,6 +307,10 @@ describe("a valid configuration, started with --host 127.0.0.1 --port 0 and stop
     listening = await cli.logLine("listening");
     const url = String(listening["url"]);
     healthy = await within(request(`${url}/-/healthy`), "GET /-/healthy");
+    // Logged at info (a 400: no agent is configured for it). The log is buffered, and flushed
+    // on a timer too: the line comes although nothing else happens.
+    await within(request(`${url}/cgi-bin/user/get?userid=zhangsan`), "GET user/get");
+    accessLine = await cli.logLine("request", (entry) => entry["status"] === 400);
     // The pid file names exactly this process: SIGTERM goes to the pid it holds.
     process.kill(Number(readFileSync(pidFile, "utf8").trim()), "SIGTERM");
     exit = await cli.exited();
@@ -331,6 +339,13 @@ describe("a valid configuration, started with --host 127.0.0.1 --port 0 and stop
 
   test("exits 0 on SIGTERM", () => {
     expect(exit).toEqual({ code: 0, signal: null });
+  });
+
+  test("writes a request's access line while idle, and every line up to its last when it stops", () => {
+    expect(accessLine).toMatchObject({ method: "GET", url: "/cgi-bin/user/get?userid=zhangsan", errcode: 9400001 });
+    const lines = cli?.stdout.trimEnd().split("\n") ?? [];
+    expect(JSON.parse(lines.at(-1) ?? "{}")).toMatchObject({ msg: "stopped" });
+    expect(lines.filter((line) => line.includes('"msg":"shutting down"'))).toHaveLength(1);
   });
 
   test("removes its --pid-file when it stops", () => {

@@ -109,8 +109,9 @@ describe.skipIf(REDIS_SERVER === undefined)("several replicas on one Redis", () 
     expect(fallbacks).toBeGreaterThanOrEqual(1);
     expect(fallbacks).toBeLessThanOrEqual(replicas.length); // one per replica at most, never one per request
     expect(sandbox.gettokenCalls).toBe(1 + fallbacks);
-    const warned = replicas.filter((replica) =>
-      replica.lines().some(isLine("the token store is unavailable: refreshing the token without the cluster lock")),
+    const logs = await Promise.all(replicas.map((replica) => replica.loggedLines()));
+    const warned = logs.filter((lines) =>
+      lines.some(isLine("the token store is unavailable: refreshing the token without the cluster lock")),
     );
     expect(warned).toHaveLength(fallbacks);
   });
@@ -118,7 +119,7 @@ describe.skipIf(REDIS_SERVER === undefined)("several replicas on one Redis", () 
   test("after Redis comes back, the replicas reconnect on their own and the next refresh takes the cluster lock again", async () => {
     const { sandbox, redis, replicas } = await startCluster(teardown);
     for (const replica of replicas) expect((await getUser(replica.url))["errcode"]).toBe(0);
-    const marks = replicas.map((replica) => replica.lines().length);
+    const marks = (await Promise.all(replicas.map((replica) => replica.loggedLines()))).map((lines) => lines.length);
     await redis.stop();
     sandbox.invalidateTokens();
     expect(failures(await spread(replicas, 30, (url, agent) => getUser(url, agent)))).toEqual([]);
@@ -145,7 +146,7 @@ describe.skipIf(REDIS_SERVER === undefined)("several replicas on one Redis", () 
     const { sandbox, redis, replicas } = await startCluster(teardown, { replicas: 2 });
     const [a, b] = replicas as [ProxyProcess, ProxyProcess];
     for (const replica of replicas) expect((await getUser(replica.url))["errcode"]).toBe(0);
-    const marks = replicas.map((replica) => replica.lines().length);
+    const marks = (await Promise.all(replicas.map((replica) => replica.loggedLines()))).map((lines) => lines.length);
     await redis.stop();
     await Promise.all(
       replicas.map((replica) =>

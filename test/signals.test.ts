@@ -189,7 +189,8 @@ describe("SIGHUP", () => {
       ),
     );
     expect(problems.map((line) => line["level"])).toEqual([50, 50]);
-    expect(proxy?.lines().filter((line) => line["msg"] === "config reload rejected")).toHaveLength(2);
+    const logged = (await proxy?.loggedLines()) ?? [];
+    expect(logged.filter((line) => line["msg"] === "config reload rejected")).toHaveLength(2);
     expect((await getJson(`${url}/cgi-bin/user/get?userid=zhangsan`))["errcode"]).toBe(0);
     const samples = parseMetrics((await request(`${url}/-/metrics`)).body.toString("utf8"));
     expect(valueOf(samples, "wecom_proxy_config_reload_failures_total")).toBe(1);

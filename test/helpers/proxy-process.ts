@@ -6,6 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
+import { request } from "./http.js";
 
 const MAIN = fileURLToPath(new URL("../../dist/src/cli/main.js", import.meta.url));
 /** Every wait is bounded: a hung process fails its test instead of the whole run. */
@@ -26,13 +27,14 @@ export interface ProcessOptions {
 export class ProxyProcess {
   stdout = "";
   stderr = "";
-  /** Set by start(), from its "listening" line. */
+  /** Set by listening() (start() waits for it), from its "listening" line. */
   url = "";
   readonly exit: Promise<Exit>;
   private readonly child: ChildProcess;
   private readonly waiters = new Set<() => void>();
   /** A directory start() made for the configuration file; removed by stop(). */
   private ownDir: string | undefined;
+  private marks = 0;
 
   constructor(configFile: string, env: NodeJS.ProcessEnv = {}, options: ProcessOptions = {}) {
     if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run "npm run build" first (npm test does)`);
@@ -70,7 +72,7 @@ export class ProxyProcess {
     writeFileSync(file, stringify(config));
     const proxy = new ProxyProcess(file, env, options);
     proxy.ownDir = dir;
-    proxy.url = await proxy.listening();
+    await proxy.listening();
     return proxy;
   }
 
@@ -106,6 +108,18 @@ export class ProxyProcess {
     return within(found, `${what} (output: ${this.text().slice(-2000)})`);
   }
 
+  /**
+   * Its log lines, once every line logged before the call is on stdout. The log is written in
+   * batches (at least every 200 ms) and in order: the line of a refused request made now (a
+   * 404 of its own pages, logged at info) comes after all of them.
+   */
+  async loggedLines(): Promise<Line[]> {
+    const mark = `/-/log-mark-${(this.marks += 1)}`;
+    await request(`${this.url}${mark}`);
+    await this.waitForLine((line) => line["url"] === mark, `the log mark ${mark}`);
+    return this.lines();
+  }
+
   /** Resolves once stdout contains `text`. */
   waitForText(text: string): Promise<void> {
     const found = new Promise<void>((resolve, reject) => {
@@ -123,7 +137,8 @@ export class ProxyProcess {
 
   /** The URL from its "listening" line. */
   async listening(): Promise<string> {
-    return String((await this.waitForLine((line) => line["msg"] === "listening", '"listening"'))["url"]);
+    this.url = String((await this.waitForLine((line) => line["msg"] === "listening", '"listening"'))["url"]);
+    return this.url;
   }
 
   signal(signal: NodeJS.Signals): void {
