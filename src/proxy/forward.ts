@@ -110,5 +110,16 @@ function exchange(
  * response paused (back-pressure), and that pause is nobody's silence, so the clock stops.
  */
 function timeOnlyWhileReading(outgoing: ClientRequest, response: IncomingMessage, timeoutMs: number): void {
-  response.on("pause", () => outgoing.setTimeout(0)).on("resume", () => outgoing.setTimeout(timeoutMs));
+  // The first read resumes a stream that was never paused: the clock already runs.
+  let paused = false;
+  response
+    .on("pause", () => {
+      paused = true;
+      outgoing.setTimeout(0);
+    })
+    .on("resume", () => {
+      if (!paused) return;
+      paused = false;
+      outgoing.setTimeout(timeoutMs);
+    });
 }
