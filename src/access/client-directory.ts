@@ -1,6 +1,7 @@
 // Finds the client a key or a source address belongs to.
 import { isIPv4, isIPv6, type BlockList } from "node:net";
 import { blockListOf } from "../config/cidr.js";
+import { Secret } from "../config/secret.js";
 import type { ClientConfig } from "../config/load.js";
 
 export class ClientDirectory {
@@ -14,9 +15,10 @@ export class ClientDirectory {
 
   /** Compares with every client's key, in constant time each, so timing tells nothing of which. */
   byKey(candidate: string): ClientConfig | undefined {
+    const digest = Secret.digestOf(candidate);
     let found: ClientConfig | undefined;
     for (const client of this.clients.values()) {
-      if (client.key?.matches(candidate) === true && found === undefined) found = client;
+      if (client.key?.matchesDigest(digest) === true && found === undefined) found = client;
     }
     return found;
   }

@@ -7,6 +7,7 @@ import { inspect } from "node:util";
  */
 export class Secret {
   readonly #value: string;
+  #digest: Buffer | undefined;
 
   constructor(value: string) {
     this.#value = value;
@@ -18,8 +19,18 @@ export class Secret {
 
   /** Constant-time comparison: neither the value nor its length leaks through timing. */
   matches(candidate: string): boolean {
-    const digest = (value: string) => createHash("sha256").update(value).digest();
-    return timingSafeEqual(digest(this.#value), digest(candidate));
+    return this.matchesDigest(Secret.digestOf(candidate));
+  }
+
+  /** matches(), given the candidate's digestOf(): one digest for a candidate tried against many. */
+  matchesDigest(candidateDigest: Buffer): boolean {
+    this.#digest ??= Secret.digestOf(this.#value);
+    return timingSafeEqual(this.#digest, candidateDigest);
+  }
+
+  /** Comparing digests of equal length is what keeps the lengths from leaking. */
+  static digestOf(value: string): Buffer {
+    return createHash("sha256").update(value).digest();
   }
 
   toString(): string {
