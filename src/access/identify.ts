@@ -13,7 +13,13 @@ import { agentSecretCaller, callerOf } from "./caller.js";
 import { ClientDirectory } from "./client-directory.js";
 import { answerGettoken } from "./gettoken.js";
 import type { IssueRate } from "./issue-rate.js";
-import { fingerprintOf, isProxyToken, type IssuedTokens, type TokenBinding } from "./issued-tokens.js";
+import {
+  fingerprintOf,
+  isProxyToken,
+  type IssuedTokens,
+  type TokenBinding,
+  type TokenLookup,
+} from "./issued-tokens.js";
 
 export interface IdentifyRequest {
   readonly rawQuery: string;
@@ -54,7 +60,9 @@ export class Identifier {
     }
     const presented = queryValue(request.rawQuery, "access_token");
     const holder =
-      presented !== undefined && isProxyToken(presented) ? await this.tokenHolder(presented, request) : undefined;
+      presented !== undefined && isProxyToken(presented)
+        ? this.tokenHolder(this.issued.lookupRemembered(presented) ?? (await this.issued.lookup(presented)), request)
+        : undefined;
     if (holder?.kind === "answer") return holder;
     const { directory } = this;
     if (directory === undefined) {
@@ -67,11 +75,10 @@ export class Identifier {
   }
 
   /** The agent and caller a proxy-issued token stands for, or WeCom's answer that it is no good. */
-  private async tokenHolder(
-    token: string,
+  private tokenHolder(
+    found: TokenLookup,
     request: IdentifyRequest,
-  ): Promise<(TokenHolder & { kind: "holder" }) | LocalAdmission> {
-    const found = await this.issued.lookup(token);
+  ): (TokenHolder & { kind: "holder" }) | LocalAdmission {
     const refuse = (errcode: number, text: string, hint: string): LocalAdmission => ({
       kind: "answer",
       answer: errorAnswer(errcode, text, hint, request.remoteAddress),

@@ -47,7 +47,8 @@ export function isProxyToken(value: string): boolean {
 }
 
 export class IssuedTokens {
-  private readonly memory = new Map<string, IssuedRecord>();
+  /** A remembered token's binding, built once: requests share it. */
+  private readonly memory = new Map<string, { readonly binding: TokenBinding; readonly expiresAt: number }>();
 
   constructor(
     private readonly store: Store,
@@ -64,31 +65,44 @@ export class IssuedTokens {
       issuedAt,
       expiresAt: issuedAt + TOKEN_LIFETIME_SECONDS * 1000,
     };
-    const key = storeKey(token);
-    await this.store.set(key, record, record.expiresAt + EXPIRED_MEMORY_MS);
-    this.remember(key, record);
+    await this.store.set(storeKey(token), record, record.expiresAt + EXPIRED_MEMORY_MS);
+    this.remember(token, record);
     return { token, expiresInSeconds: TOKEN_LIFETIME_SECONDS };
   }
 
   async lookup(token: string): Promise<TokenLookup> {
-    const key = storeKey(token);
-    const record = this.memory.get(key) ?? asRecord(await this.store.get(key));
-    if (record === undefined) return { status: "unknown" };
-    if (this.now() >= record.expiresAt) {
-      this.memory.delete(key);
-      return { status: "expired" };
-    }
-    this.remember(key, record);
-    return { status: "valid", binding: { agent: record.agent, client: record.client, credential: record.credential } };
+    return this.lookupRemembered(token) ?? this.verdict(token, asRecord(await this.store.get(storeKey(token))));
   }
 
-  private remember(key: string, record: IssuedRecord): void {
-    if (this.memory.has(key)) return;
+  /** lookup() without the store, for a token this process has issued or seen; undefined: ask lookup(). */
+  lookupRemembered(token: string): TokenLookup | undefined {
+    const remembered = this.memory.get(token);
+    if (remembered === undefined) return undefined;
+    if (this.now() < remembered.expiresAt) return { status: "valid", binding: remembered.binding };
+    this.memory.delete(token);
+    return { status: "expired" };
+  }
+
+  private verdict(token: string, record: IssuedRecord | undefined): TokenLookup {
+    if (record === undefined) return { status: "unknown" };
+    if (this.now() >= record.expiresAt) return { status: "expired" };
+    this.remember(token, record);
+    return { status: "valid", binding: bindingOf(record) };
+  }
+
+  /**
+   * Keyed by the token itself, which the process holds anyway while it serves the request: a
+   * request with a remembered token costs no hash. The store only ever sees the hash.
+   */
+  private remember(token: string, record: IssuedRecord): void {
+    if (this.memory.has(token)) return;
     // Records never change, so a bounded memory is always right; the oldest is dropped first.
     if (this.memory.size >= MEMORY_LIMIT) this.memory.delete(this.memory.keys().next().value as string);
-    this.memory.set(key, record);
+    this.memory.set(token, { binding: bindingOf(record), expiresAt: record.expiresAt });
   }
 }
+
+const bindingOf = ({ agent, client, credential }: TokenBinding): TokenBinding => ({ agent, client, credential });
 
 const fingerprints = new WeakMap<Secret, string>();
 
