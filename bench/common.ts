@@ -20,6 +20,8 @@ export interface Load {
   readonly errors: number;
   /** The proxy process's CPU time per request during the load, µs (when measured). */
   readonly cpuMicros?: number;
+  /** The offered load at which cpuMicros was measured, when not this load's own. */
+  readonly cpuAtRequestsPerSecond?: number;
 }
 
 /** Called with each child as soon as it runs, so the caller can stop it whatever happens next. */

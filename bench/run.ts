@@ -2,7 +2,10 @@
 // proxy (bench/bare-proxy.ts: a fixed token, a keep-alive pool, nothing else), side by side in
 // one run, on 127.0.0.1 only, every load bounded in time. Every figure is a ratio next to its
 // target because the machine may be shared and noisy; absolute numbers only mean something
-// next to each other. `-- --quick`: shorter loads, one round. `-- --profile`: a CPU profile of
+// next to each other. CPU per request is measured at one offered load for both peers, below
+// either's capacity: at saturation it depends on how many requests each wakeup finds, so the
+// slower peer (and its neighbours) pay more per request, and one peer's figure swings by up
+// to 2 × between loads of a run; at an equal load it holds within a few per cent. `-- --quick`: shorter loads, one round. `-- --profile`: a CPU profile of
 // the proxy under load, and its top functions.
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -50,6 +53,8 @@ const LATENCY_MS = 20;
 const MEDIA_BYTES = 200 * 1024 * 1024;
 const SLOW_READER_BYTES_PER_SECOND = 100 * 1024 * 1024;
 const LOG_LEVEL = process.env["BENCH_LOG_LEVEL"] ?? "info";
+/** The equal load for CPU per request: this share of the slower peer's saturated req/s. */
+const EQUAL_LOAD_SHARE = 0.6;
 /** A client of the proxy with access control on (README: Access control). */
 const CLIENT_KEY = "bench-client-key-not-real";
 const USER_GET = "/cgi-bin/user/get?userid=zhangsan";
@@ -170,14 +175,44 @@ async function rounds(
   ];
   const direct = peers.direct;
   if (direct !== undefined) jobs.push(async () => void runs.direct.push(await cannon(direct, scenario)));
+  await rotated(jobs);
+  const saturated = { bare: best(runs.bare), proxy: best(runs.proxy) };
+  return {
+    ...(await atEqualLoad(peers, scenario, saturated)),
+    ...(runs.direct.length > 0 ? { direct: best(runs.direct) } : {}),
+  };
+}
+
+/** ROUNDS times each job, the order rotated each round. */
+async function rotated(jobs: ReadonlyArray<() => Promise<void>>): Promise<void> {
   for (let round = 0; round < ROUNDS; round += 1) {
     for (let i = 0; i < jobs.length; i += 1) await (jobs[(i + round) % jobs.length] as () => Promise<void>)();
   }
-  return {
-    bare: best(runs.bare),
-    proxy: best(runs.proxy),
-    ...(runs.direct.length > 0 ? { direct: best(runs.direct) } : {}),
+}
+
+/**
+ * The saturated loads, their CPU per request replaced by the lowest measured at one offered
+ * load for both (EQUAL_LOAD_SHARE of the slower peer's req/s; see the header).
+ */
+async function atEqualLoad(
+  peers: { bare: Peer; proxy: Peer },
+  scenario: Scenario,
+  saturated: { bare: Load; proxy: Load },
+): Promise<{ bare: Load; proxy: Load }> {
+  const slower = Math.min(saturated.bare.requestsPerSecond, saturated.proxy.requestsPerSecond);
+  const rate = Math.max(100, Math.round((EQUAL_LOAD_SHARE * slower) / 100) * 100);
+  const cpu: { bare: number[]; proxy: number[] } = { bare: [], proxy: [] };
+  const measure = (name: "bare" | "proxy") => async () => {
+    const load = await cannon(`${peers[name].url}${scenario.path}`, scenario, peers[name].child, rate);
+    cpu[name].push(load.cpuMicros ?? NaN);
   };
+  await rotated([measure("bare"), measure("proxy")]);
+  const at = (name: "bare" | "proxy"): Load => ({
+    ...saturated[name],
+    cpuMicros: Math.min(...cpu[name]),
+    cpuAtRequestsPerSecond: rate,
+  });
+  return { bare: at("bare"), proxy: at("proxy") };
 }
 
 function throughputRows(name: string, proxy: Load, bare: Load, cpuTarget: number): void {
@@ -193,7 +228,7 @@ function throughputRows(name: string, proxy: Load, bare: Load, cpuTarget: number
     rps >= 0.75,
   );
   row(
-    `${name}, CPU/request`,
+    `${name}, CPU/request at ${proxy.cpuAtRequestsPerSecond ?? "?"} req/s`,
     `${proxy.cpuMicros?.toFixed(0)} µs`,
     `${bare.cpuMicros?.toFixed(0)} µs`,
     `${cpu.toFixed(2)} ×`,
@@ -457,8 +492,13 @@ function reportIsolatedCost(): void {
   );
 }
 
-/** A load; with `child`, that process's CPU time per request while it ran (from /proc). */
-async function cannon(url: string, scenario: Scenario, child?: ChildProcess): Promise<Load & { requests: number }> {
+/** A load (at most `requestsPerSecond`); with `child`, that process's CPU time per request while it ran (from /proc). */
+async function cannon(
+  url: string,
+  scenario: Scenario,
+  child?: ChildProcess,
+  requestsPerSecond?: number,
+): Promise<Load & { requests: number }> {
   const before = child === undefined ? 0 : cpuMicros(child);
   const result = await autocannon({
     url,
@@ -467,6 +507,7 @@ async function cannon(url: string, scenario: Scenario, child?: ChildProcess): Pr
     headers: { ...scenario.headers, ...(scenario.body === undefined ? {} : { "content-type": "application/json" }) },
     connections: CONNECTIONS,
     duration: SECONDS,
+    ...(requestsPerSecond === undefined ? {} : { overallRate: requestsPerSecond }),
   });
   const used = child === undefined ? undefined : cpuMicros(child) - before;
   return {
