@@ -5,13 +5,14 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 
-/** Per connection: the answer of its latest request. */
-const latest = new WeakMap<Socket, ServerResponse>();
+/** On each connection: the answer of its latest request (a property, cheaper than a WeakMap per request). */
+const LATEST = Symbol("latest answer");
+type Connection = Socket & { [LATEST]?: ServerResponse };
 
 export function inTurn(req: IncomingMessage, res: ServerResponse, handle: () => void): void {
-  const socket = req.socket;
-  const previous = latest.get(socket);
-  latest.set(socket, res);
+  const socket: Connection = req.socket;
+  const previous = socket[LATEST];
+  socket[LATEST] = res;
   // The usual case, one request at a time: nothing to wait for, nothing allocated.
   if (previous === undefined) return handle();
   // An answer with Connection: close has ended the socket's writable side once it closed.
