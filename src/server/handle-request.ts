@@ -24,28 +24,9 @@ import type { AgentPick } from "../routing/pick-agent.js";
 import { jsonOfAnswer } from "../wecom/answer.js";
 import type { LocalAnswer } from "../wecom/local-answer.js";
 import { ticketKindOf } from "../wecom/tickets.js";
+import { logAccess, type AccessLine } from "./access-log.js";
 import type { Runtime } from "./create-proxy.js";
 import { serveOwnPage } from "./endpoints/own-pages.js";
-
-/** What the access log says of a request; filled in as it goes. */
-interface AccessLine {
-  reqId: string;
-  method: string | undefined;
-  url: string | undefined;
-  /** The authenticated client (access control on); "agent:NAME" for an agent's own secret. */
-  client?: string | undefined;
-  agent?: string | undefined;
-  status?: number;
-  errcode?: number | undefined;
-  replayed?: boolean;
-  /** Why the proxy answered itself instead of WeCom (a 45009 hold, a spent budget). */
-  reason?: string;
-  /** How long the request waited for room in WeCom's limits. */
-  waitedMs?: number;
-  ms?: number;
-  /** A /-/ page: kept out of the request metrics, logged at debug unless it failed. */
-  ownPage?: true;
-}
 
 /** Resolves when the request is completely done with `rt` (answered or abandoned, and logged). */
 export async function handleRequest(rt: Runtime, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -63,7 +44,7 @@ export async function handleRequest(rt: Runtime, req: IncomingMessage, res: Serv
     line.ms = elapsedMs(started);
     if (line.ownPage === true) logOwnPage(rt, line);
     else {
-      rt.log.info(line, "request");
+      logAccess(rt.log, "info", line);
       rt.instruments.request(line, line.ms / 1000);
     }
   }
@@ -148,8 +129,7 @@ const requestLog = (rt: Runtime, line: AccessLine) => rt.log.child({ reqId: line
 
 /** A health check every 15 s would be 5,760 info lines a day; a refused one still shows. */
 function logOwnPage(rt: Runtime, line: AccessLine): void {
-  if ((line.status ?? 0) >= 400) rt.log.info(line, "request");
-  else rt.log.debug(line, "request");
+  logAccess(rt.log, (line.status ?? 0) >= 400 ? "info" : "debug", line);
 }
 
 /**
