@@ -30,6 +30,12 @@ async function start(options: Partial<FakeWeComOptions> = {}) {
 }
 
 describe("the fake WeCom's limits", () => {
+  test("with messagesPerMember: false it delivers and counts every message to each recipient", async () => {
+    const { fake, send } = await start({ limits: { messagesPerMember: false } });
+    for (let i = 0; i < 40; i += 1) expect((await send("zhangsan|lisi"))["errcode"]).toBe(0);
+    expect(fake.limits).toMatchObject({ delivered: 80, dropped: 0 });
+  });
+
   test("past 30 messages a minute to one member it answers errcode 0, delivers nothing and counts the drop", async () => {
     const { fake, clock, send } = await start();
     for (let i = 0; i < 31; i += 1) expect((await send("zhangsan"))["errcode"]).toBe(0);
