@@ -15,10 +15,10 @@ import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import autocannon from "autocannon";
-import { pino } from "pino";
 import { stringify } from "yaml";
-import { createLogger } from "../src/log.js";
+import { createLogger, jsonLines } from "../src/log.js";
 import { createMetricsRegistry, proxyInstruments } from "../src/metrics.js";
+import { logAccess } from "../src/server/access-log.js";
 import type { Transport } from "./bare-proxy.js";
 import {
   APP,
@@ -456,7 +456,7 @@ function printReport(): void {
  */
 function reportIsolatedCost(): void {
   const iterations = 200_000;
-  const log = createLogger("info", pino.destination({ dest: "/dev/null", sync: false }));
+  const log = createLogger("info", jsonLines("/dev/null"));
   const instruments = proxyInstruments(createMetricsRegistry());
   const line = () => ({
     reqId: randomUUID(),
@@ -476,7 +476,7 @@ function reportIsolatedCost(): void {
     const used = process.cpuUsage(before);
     return (used.user + used.system) / iterations;
   };
-  const logging = cpuMicrosPer(() => log.info(line(), "request"));
+  const logging = cpuMicrosPer(() => logAccess(log, "info", line()));
   log.flush();
   const metrics = cpuMicrosPer(() => {
     instruments.request(line(), 0.0014);

@@ -121,7 +121,10 @@ export async function stdoutDestination(
  * a busy proxy a write to the kernel per request, and an access log a little late is the
  * usual trade (nginx's buffer=, Envoy's flush interval). What is buffered is written on exit.
  */
-const stdoutJson = () => pino.destination({ fd: 1, sync: false, minLength: 8192, periodicFlush: 200 });
+export const jsonLines = (dest: number | string) =>
+  pino.destination({ dest, sync: false, minLength: 8192, periodicFlush: 200 });
+
+const stdoutJson = () => jsonLines(1);
 
 export function wantsPretty(format: LogFormat, isTTY: boolean): boolean {
   return format === "pretty" || (format === "auto" && isTTY);
