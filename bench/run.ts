@@ -5,8 +5,9 @@
 // next to each other. CPU per request is measured at one offered load for both peers, below
 // either's capacity: at saturation it depends on how many requests each wakeup finds, so the
 // slower peer (and its neighbours) pay more per request, and one peer's figure swings by up
-// to 2 × between loads of a run; at an equal load it holds within a few per cent. `-- --quick`: shorter loads, one round. `-- --profile`: a CPU profile of
-// the proxy under load, and its top functions.
+// to 2 × between loads of a run; at an equal load it holds within a few per cent.
+// `-- --quick`: shorter loads, one round. `-- --profile`: a CPU profile of the proxy under
+// load, and its top functions.
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { once } from "node:events";
