@@ -168,12 +168,19 @@ describe.skipIf(REDIS_SERVER === undefined)("maxConcurrentPerApi on Redis", () =
     new RedisConcurrencyGate(conn, new ConcurrencyGate(1), failover, 1, leaseMs);
   const quiet = (conn: RedisConnection) =>
     new Failover(conn.description, createLogger("silent", new LogCapture()), () => {});
+  /** One ready connection per name (each a process of its own) for `use`; all closed after it. */
+  async function withConnections(names: string[], use: (...conns: RedisConnection[]) => Promise<void>) {
+    const conns = names.map((name) => new RedisConnection(redis!.url(), name, undefined));
+    try {
+      await Promise.all(conns.map((conn) => conn.ready()));
+      await use(...conns);
+    } finally {
+      await Promise.all(conns.map((conn) => conn.close()));
+    }
+  }
 
   test("two processes' gates share the slots: the second waits in line and gets the slot the first releases", async () => {
-    const a = new RedisConnection(redis!.url(), "redis-a", undefined);
-    const b = new RedisConnection(redis!.url(), "redis-b", undefined);
-    try {
-      await Promise.all([a.ready(), b.ready()]);
+    await withConnections(["redis-a", "redis-b"], async (a, b) => {
       const key = `gate-${++run}`;
       const first = await gateOn(a, quiet(a)).enter(key, 0, signal);
       expect(first).toMatchObject({ queued: false });
@@ -182,15 +189,11 @@ describe.skipIf(REDIS_SERVER === undefined)("maxConcurrentPerApi on Redis", () =
       const waiting = other.enter(key, 5000, signal);
       if (first !== false) first.release();
       expect(await waiting).toMatchObject({ queued: true });
-    } finally {
-      await Promise.all([a.close(), b.close()]);
-    }
+    });
   });
 
   test("a caller that leaves the line is out of it, and the one behind it gets the slot released in its process", async () => {
-    const conn = new RedisConnection(redis!.url(), "redis-line", undefined);
-    try {
-      await conn.ready();
+    await withConnections(["redis-line"], async (conn) => {
       const gate = gateOn(conn, quiet(conn));
       const key = `gate-${++run}`;
       const first = await gate.enter(key, 0, signal);
@@ -201,24 +204,17 @@ describe.skipIf(REDIS_SERVER === undefined)("maxConcurrentPerApi on Redis", () =
       expect(await gone).toBe(false);
       if (first !== false) first.release();
       expect(await behind).toMatchObject({ queued: true });
-    } finally {
-      await conn.close();
-    }
+    });
   });
 
   test("a slot whose process went away comes back when its lease runs out", async () => {
-    const gone = new RedisConnection(redis!.url(), "redis-gone", undefined);
-    const alive = new RedisConnection(redis!.url(), "redis-alive", undefined);
-    try {
-      await Promise.all([gone.ready(), alive.ready()]);
+    await withConnections(["redis-gone", "redis-alive"], async (gone, alive) => {
       const key = `gate-${++run}`;
       expect(await gateOn(gone, quiet(gone), 300).enter(key, 0, signal)).toMatchObject({ queued: false });
       await gone.close(); // never released, never renewed
       const started = Date.now();
       expect(await gateOn(alive, quiet(alive), 300).enter(key, 5000, signal)).toMatchObject({ queued: true });
       expect(Date.now() - started).toBeLessThan(2000);
-    } finally {
-      await alive.close();
-    }
+    });
   });
 });

@@ -66,10 +66,10 @@ export class RedisConcurrencyGate implements Gate {
     this.lines.set(key, line);
     const me: Waiter = { wake: undefined };
     line.push(me);
-    let left = true;
+    let inLine = true;
     const leave = () => {
-      if (!left) return;
-      left = false;
+      if (!inLine) return;
+      inLine = false;
       const index = line.indexOf(me);
       if (index !== -1) line.splice(index, 1);
       if (line.length === 0) this.lines.delete(key);
