@@ -1,5 +1,6 @@
 import http from "node:http";
 import { once } from "node:events";
+import type { Pool } from "undici";
 import { describe, expect, vi } from "vitest";
 import { getJson, request } from "./helpers/http.js";
 import { startStack, test, type Stack } from "./helpers/start-stack.js";
@@ -128,7 +129,7 @@ describe("the client going away", () => {
       (l) => l["msg"] === "request" && l["url"] === "/cgi-bin/user/get?userid=lisi",
     );
     expect(line["status"]).toBe(499);
-    await vi.waitFor(() => expect(Object.keys(stack.runtime.upstream.agent.sockets)).toHaveLength(0));
+    await vi.waitFor(() => expect((stack.runtime.upstream.dispatcher as Pool).stats.running).toBe(0));
   });
 
   test("mid-download stops the upstream download", async ({ stack }) => {

@@ -1,13 +1,11 @@
 // `wecom-proxy doctor`: each agent against WeCom — gettoken, then one harmless read its families
 // should allow — as a table. Exit 0 when every agent passes, 1 otherwise, 2 for a bad config.
-import http from "node:http";
-import https from "node:https";
 import { parseArgs } from "node:util";
 import type { AgentConfig, Config } from "../config/load.js";
 import { loadConfigFile } from "../config/load.js";
-import { ProxyError, UpstreamTimeout } from "../errors.js";
+import { ProxyError } from "../errors.js";
 import { egressProxyFor, InvalidEgressProxy } from "../proxy/egress-proxy.js";
-import { asUpstreamError, createUpstream, type Upstream } from "../proxy/upstream.js";
+import { createUpstream, type Upstream } from "../proxy/upstream.js";
 import { familyOf } from "../wecom/api-families.js";
 import { describeGettokenRejection, IP_NOT_ALLOWED } from "../wecom/errcodes.js";
 import { gettoken, GettokenBusy, GettokenRejected } from "../wecom/gettoken.js";
@@ -156,47 +154,23 @@ function readFor(agent: AgentConfig): HarmlessRead | undefined {
 }
 
 /** One small JSON call with the token; the errcode and errmsg of the answer. */
-function call(
+async function call(
   upstream: Upstream,
   read: HarmlessRead,
   token: string,
 ): Promise<{ errcode: number | undefined; errmsg: string }> {
   const mark = read.pathAndQuery.includes("?") ? "&" : "?";
-  const body = read.body === undefined ? undefined : JSON.stringify(read.body);
-  const request = upstream.origin.protocol === "https:" ? https.request : http.request;
-  return new Promise((resolve, reject) => {
-    const req = request(
-      upstream.origin,
-      {
-        method: read.method,
-        path: `${read.pathAndQuery}${mark}access_token=${encodeURIComponent(token)}`,
-        agent: upstream.agent,
-        headers: { "content-type": "application/json", "user-agent": "wecom-proxy doctor" },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (chunk: Buffer) => chunks.push(chunk));
-        res.on("end", () => {
-          let json: { errcode?: unknown; errmsg?: unknown } | undefined;
-          try {
-            json = JSON.parse(Buffer.concat(chunks).toString("utf8")) as typeof json;
-          } catch {
-            json = undefined;
-          }
-          resolve({
-            errcode: typeof json?.errcode === "number" ? json.errcode : undefined,
-            errmsg: typeof json?.errmsg === "string" ? json.errmsg : `HTTP ${res.statusCode ?? 0}`,
-          });
-        });
-        res.on("error", (error) => reject(asUpstreamError(error)));
-      },
-    );
-    req.setTimeout(upstream.timeoutMs, () =>
-      req.destroy(new UpstreamTimeout(`WeCom did not answer within ${upstream.timeoutMs} ms`)),
-    );
-    req.on("error", (error) => reject(asUpstreamError(error)));
-    req.end(body);
+  const answer = await upstream.callJson({
+    method: read.method,
+    pathAndQuery: `${read.pathAndQuery}${mark}access_token=${encodeURIComponent(token)}`,
+    body: read.body === undefined ? undefined : JSON.stringify(read.body),
+    userAgent: "wecom-proxy doctor",
   });
+  const json = answer.body as { errcode?: unknown; errmsg?: unknown } | undefined;
+  return {
+    errcode: typeof json?.errcode === "number" ? json.errcode : undefined,
+    errmsg: typeof json?.errmsg === "string" ? json.errmsg : `HTTP ${answer.status}`,
+  };
 }
 
 function render(rows: readonly DoctorRow[]): string {

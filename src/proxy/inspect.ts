@@ -4,7 +4,7 @@ import { errcodeOf } from "../wecom/answer.js";
 import type { UpstreamResponse } from "./forward.js";
 
 export interface Answer extends UpstreamResponse {
-  /** Bytes already read from `response`, to be sent before the rest. */
+  /** Bytes already read from `body`, to be sent before the rest. */
   readonly head: readonly Buffer[];
   /** `head` is the whole body. */
   readonly complete: boolean;
@@ -15,12 +15,10 @@ export interface Answer extends UpstreamResponse {
 const PEEK_BYTES = 16 * 1024;
 
 export async function inspect(upstream: UpstreamResponse): Promise<Answer> {
-  const { response, failure } = upstream;
-  if (!isTextual(response.headers["content-type"]))
-    return { response, failure, head: [], complete: false, errcode: undefined };
+  if (!isTextual(upstream.contentType)) return { ...upstream, head: [], complete: false, errcode: undefined };
   const { head, complete } = await peek(upstream, PEEK_BYTES);
-  const errcode = errcodeOf(joined(head), response.headers["content-encoding"], complete);
-  return { response, failure, head, complete, errcode };
+  const errcode = errcodeOf(joined(head), upstream.contentEncoding, complete);
+  return { ...upstream, head, complete, errcode };
 }
 
 /** Most answers arrive in one chunk: no copy then. */
@@ -39,15 +37,15 @@ function isTextual(contentType: string | undefined): boolean {
 const ignore = () => {};
 
 function peek(upstream: UpstreamResponse, limit: number): Promise<{ head: Buffer[]; complete: boolean }> {
-  const { response } = upstream;
+  const { body } = upstream;
   return new Promise((resolve, reject) => {
     const head: Buffer[] = [];
     let size = 0;
     const finish = (complete: boolean) => {
-      response.off("data", onData).off("end", onEnd).off("error", onError).off("close", onClose);
+      body.off("data", onData).off("end", onEnd).off("error", onError).off("close", onClose);
       // A later error is seen where the rest is streamed; until then it must not go unheard.
-      response.on("error", ignore);
-      if (!complete) response.pause();
+      body.on("error", ignore);
+      if (!complete) body.pause();
       resolve({ head, complete });
     };
     const onData = (chunk: Buffer) => {
@@ -57,10 +55,10 @@ function peek(upstream: UpstreamResponse, limit: number): Promise<{ head: Buffer
     };
     const onEnd = () => finish(true);
     const onError = () => {
-      response.off("data", onData).off("end", onEnd).off("close", onClose);
+      body.off("data", onData).off("end", onEnd).off("close", onClose);
       reject(upstream.failure() ?? new UpstreamUnreachable("WeCom's answer was cut short"));
     };
-    const onClose = () => (response.complete ? undefined : onError());
-    response.on("data", onData).on("end", onEnd).on("error", onError).on("close", onClose);
+    const onClose = () => (body.readableEnded ? undefined : onError());
+    body.on("data", onData).on("end", onEnd).on("error", onError).on("close", onClose);
   });
 }

@@ -1,6 +1,6 @@
-// Policy: a pooled connection WeCom had already closed is not WeCom's answer. An idempotent
-// request goes once more, on another connection; any other (a message/send might have been
-// delivered) fails as unreachable.
+// Policy: a connection closed or reset before any answer (most often a pooled one WeCom had
+// already closed while idle) is not WeCom's answer. An idempotent request goes once more, on
+// another connection; any other (a message/send might have been delivered) fails as unreachable.
 import { UpstreamUnreachable } from "../errors.js";
 import type { ClientSide } from "../http/client-departure.js";
 import { StaleConnection, type Forwarder, type UpstreamRequest, type UpstreamResponse } from "./forward.js";

@@ -13,8 +13,7 @@ export async function sendAnswer(
   extraHeaders: readonly string[],
   client: ClientSide,
 ): Promise<void> {
-  const { response } = answer;
-  res.writeHead(response.statusCode ?? 502, response.statusMessage, endToEnd(response.rawHeaders, extraHeaders));
+  res.writeHead(answer.status, answer.statusText, endToEnd(answer.rawHeaders, extraHeaders));
   if (answer.complete) {
     // One write: headers and the whole (small) body leave together.
     res.end(joined(answer.head));
@@ -22,7 +21,7 @@ export async function sendAnswer(
   }
   for (const chunk of answer.head) res.write(chunk);
   try {
-    await pipeline(response, res);
+    await pipeline(answer.body, res);
   } catch (error) {
     if (client.gone) throw new ClientGone();
     throw (

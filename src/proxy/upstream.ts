@@ -1,8 +1,6 @@
-// The one way out to WeCom: a keep-alive agent shared by forwarding and gettoken, directly
-// or through a forward proxy's CONNECT tunnel.
-import http from "node:http";
-import https from "node:https";
-import { HttpsProxyAgent } from "https-proxy-agent";
+// The one way out to WeCom: a keep-alive pool (undici) shared by forwarding and gettoken,
+// directly or through a forward proxy's CONNECT tunnel.
+import { Pool, ProxyAgent, type Dispatcher } from "undici";
 import { UpstreamTimeout, UpstreamUnreachable } from "../errors.js";
 import type { EgressProxy } from "./egress-proxy.js";
 
@@ -10,13 +8,25 @@ export interface Upstream {
   readonly origin: URL;
   /** The Host header WeCom expects. */
   readonly host: string;
-  readonly agent: http.Agent;
+  readonly dispatcher: Dispatcher;
   readonly timeoutMs: number;
   /** "direct", or the forward proxy's URL without credentials. */
   readonly egress: string;
   /** GET a small JSON answer (gettoken). Throws UpstreamUnreachable / UpstreamTimeout. */
   readonly getJson: (pathAndQuery: string, signal?: AbortSignal) => Promise<JsonAnswer>;
+  /** Any small JSON call (doctor's harmless reads). Throws as getJson. */
+  readonly callJson: (call: JsonCall) => Promise<JsonAnswer>;
+  /** A network-level failure on the way out, as the proxy's own error. */
+  readonly failureOf: (error: unknown) => Error;
   close(): void;
+}
+
+export interface JsonCall {
+  readonly method: "GET" | "POST";
+  readonly pathAndQuery: string;
+  readonly body?: string;
+  readonly userAgent?: string;
+  readonly signal?: AbortSignal;
 }
 
 export interface JsonAnswer {
@@ -28,31 +38,25 @@ export interface JsonAnswer {
 /** gettoken answers are tiny; anything larger is not one. */
 const JSON_ANSWER_LIMIT = 64 * 1024;
 
+/** Idle connections are closed after this, before a server would drop them under us. */
+const IDLE_MS = 15_000;
+
 export function createUpstream(url: URL, timeoutMs: number, egress?: EgressProxy): Upstream {
-  const secure = url.protocol === "https:";
-  // Idle sockets are closed after `timeout`, before a server would drop them under us.
-  const options = {
-    keepAlive: true,
-    timeout: 15_000,
-    maxSockets: 256,
-    maxFreeSockets: 64,
-    scheduling: "lifo" as const,
-  };
-  const agent =
-    egress !== undefined
-      ? tunnellingAgent(egress, options)
-      : secure
-        ? new https.Agent(options)
-        : new http.Agent(options);
   const origin = new URL(url.origin);
+  const pooling = { connections: 256, pipelining: 1, keepAliveTimeout: IDLE_MS, keepAliveMaxTimeout: IDLE_MS };
+  const dispatcher: Dispatcher = egress === undefined ? new Pool(origin, pooling) : tunnelling(egress, pooling);
+  const failureOf = (error: unknown) => asUpstreamError(error, timeoutMs, egress);
+  const callJson = (call: JsonCall) => callJsonVia(dispatcher, origin, timeoutMs, call, failureOf);
   return {
     origin,
     host: origin.host,
-    agent,
+    dispatcher,
     timeoutMs,
     egress: egress?.shown ?? "direct",
-    getJson: (pathAndQuery, signal) => getJson(origin, agent, timeoutMs, pathAndQuery, signal),
-    close: () => agent.destroy(),
+    getJson: (pathAndQuery, signal) => callJson({ method: "GET", pathAndQuery, signal }),
+    callJson,
+    failureOf,
+    close: () => void dispatcher.destroy().catch(() => {}),
   };
 }
 
@@ -60,47 +64,58 @@ export function createUpstream(url: URL, timeoutMs: number, egress?: EgressProxy
  * Tunnels through the forward proxy with CONNECT (TLS to WeCom runs inside the tunnel), with
  * the same pooling. The proxy's credentials, if any, go in Proxy-Authorization on CONNECT only.
  */
-function tunnellingAgent(egress: EgressProxy, options: http.AgentOptions): http.Agent {
-  // Every request names its protocol, so the library pools each tunnel under the right name.
-  const agent = new HttpsProxyAgent(egress.url, options);
-  // The library would replay a refusal (407, 403, 502…) as if WeCom had answered it.
-  agent.on("proxyConnect", ({ statusCode }: { statusCode: number }, req: http.ClientRequest) => {
-    if (statusCode === 200) return;
-    req.destroy(
-      new UpstreamUnreachable(`the egress proxy ${egress.shown} refused the tunnel to WeCom (HTTP ${statusCode})`),
-    );
-  });
-  return agent;
+function tunnelling(egress: EgressProxy, pooling: Pool.Options): Dispatcher {
+  const { username, password } = egress.url;
+  const token =
+    username === "" && password === ""
+      ? undefined
+      : `Basic ${Buffer.from(`${decodeURIComponent(username)}:${decodeURIComponent(password)}`).toString("base64")}`;
+  const proxy = new URL(egress.url.origin);
+  return new ProxyAgent({ ...pooling, uri: proxy.href, token, proxyTunnel: true });
 }
 
-function getJson(
+async function callJsonVia(
+  dispatcher: Dispatcher,
   origin: URL,
-  agent: http.Agent,
   timeoutMs: number,
-  pathAndQuery: string,
-  signal: AbortSignal | undefined,
+  call: JsonCall,
+  failureOf: (error: unknown) => Error,
 ): Promise<JsonAnswer> {
-  const request = origin.protocol === "https:" ? https.request : http.request;
-  return new Promise((resolve, reject) => {
-    const req = request(
+  try {
+    const answer = await dispatcher.request({
       origin,
-      { path: pathAndQuery, agent, signal, headers: { accept: "application/json", "user-agent": "wecom-proxy" } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on("data", (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > JSON_ANSWER_LIMIT) req.destroy(new UpstreamUnreachable("WeCom's answer was unexpectedly large"));
-          else chunks.push(chunk);
-        });
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: parseJson(Buffer.concat(chunks)) }));
-        res.on("error", (error) => reject(asUpstreamError(error)));
+      method: call.method,
+      path: call.pathAndQuery,
+      body: call.body,
+      signal: call.signal,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      headers: {
+        accept: "application/json",
+        "user-agent": call.userAgent ?? "wecom-proxy",
+        ...(call.body === undefined ? {} : { "content-type": "application/json" }),
       },
-    );
-    req.setTimeout(timeoutMs, () => req.destroy(new UpstreamTimeout(`WeCom did not answer within ${timeoutMs} ms`)));
-    req.on("error", (error) => reject(asUpstreamError(error)));
-    req.end();
-  });
+    });
+    return { status: answer.statusCode, body: parseJson(await readLimited(answer.body)) };
+  } catch (error) {
+    // Given up on by the caller: its reason, not WeCom's failure.
+    if (call.signal?.aborted === true) throw error;
+    throw failureOf(error);
+  }
+}
+
+async function readLimited(body: AsyncIterable<Buffer> & { destroy(): void }): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > JSON_ANSWER_LIMIT) {
+      body.destroy();
+      throw new UpstreamUnreachable("WeCom's answer was unexpectedly large");
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
 }
 
 function parseJson(body: Buffer): unknown {
@@ -111,10 +126,19 @@ function parseJson(body: Buffer): unknown {
   }
 }
 
+/** undici's refusal of a tunnel carries the proxy's status only in its message. */
+const TUNNEL_REFUSED = /^Proxy response \((\d+)\) !== 200/;
+
 /** Network-level failures as the proxy's own errors; our own errors pass unchanged. */
-export function asUpstreamError(error: unknown): Error {
+function asUpstreamError(error: unknown, timeoutMs: number, egress: EgressProxy | undefined): Error {
   if (error instanceof UpstreamTimeout || error instanceof UpstreamUnreachable) return error;
-  if (error instanceof Error && error.name === "AbortError") return error;
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  return new UpstreamUnreachable(`WeCom is unreachable (${code ?? (error as Error)?.message ?? "error"})`);
+  const { code, message } = (error ?? {}) as { code?: string; message?: string };
+  const refused = TUNNEL_REFUSED.exec(message ?? "");
+  if (refused !== null && egress !== undefined)
+    return new UpstreamUnreachable(
+      `the egress proxy ${egress.shown} refused the tunnel to WeCom (HTTP ${refused[1] as string})`,
+    );
+  if (code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT" || code === "UND_ERR_CONNECT_TIMEOUT")
+    return new UpstreamTimeout(`WeCom did not answer within ${timeoutMs} ms`);
+  return new UpstreamUnreachable(`WeCom is unreachable (${code ?? message ?? "error"})`);
 }
