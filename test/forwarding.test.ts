@@ -162,6 +162,17 @@ describe("what comes back", () => {
     expect(reply.headers["x-request-id"]).toMatch(/^[0-9a-f-]{36}$/);
   });
 
+  test("a JSON answer longer than the part read for its errcode arrives whole, and its errcode is logged", async ({
+    stack,
+  }) => {
+    const long = { errcode: 0, errmsg: "ok", userlist: Array.from({ length: 4000 }, (_, i) => ({ userid: `u${i}` })) };
+    stack.sandbox.addFault({ path: "/cgi-bin/user/list", json: long });
+    const reply = await request(`${stack.proxyUrl}/cgi-bin/user/list?department_id=1`);
+    expect(reply.body.length).toBeGreaterThan(64 * 1024);
+    expect(reply.json()).toEqual(long);
+    expect(stack.logs.requests().at(-1)).toMatchObject({ status: 200, errcode: 0 });
+  });
+
   test("a request with no agent gets 400 saying what to do", async () => {
     const stack = await startStack({ configure: (config) => delete config["defaultAgent"] });
     try {

@@ -24,10 +24,18 @@ export interface UpstreamResponse {
   readonly rawHeaders: readonly string[];
   readonly contentType: string | undefined;
   readonly contentEncoding: string | undefined;
-  /** The body, read with back-pressure: a paused reader pauses WeCom's connection. */
-  readonly body: Readable;
+  /** At least `limit` bytes of the body, or all of it; what it returns is not in `rest`. */
+  head(limit: number): Promise<BodyHead>;
+  /** The body (what `head` did not take), streamed with back-pressure to WeCom's connection. */
+  rest(): Readable;
   /** Why the body broke off, when the proxy broke it (timeout, client gone). */
-  readonly failure: () => Error | undefined;
+  failure(): Error | undefined;
+}
+
+export interface BodyHead {
+  readonly chunks: Buffer[];
+  /** `chunks` are the whole body. */
+  readonly complete: boolean;
 }
 
 /**
@@ -83,12 +91,16 @@ interface WayOut {
   readonly observe: UpstreamObserver | undefined;
 }
 
-/** undici's handler for one exchange: its response, streamed into a Readable. */
+/** Held before anyone reads: more than any head is asked for; then WeCom's side pauses. */
+const HOLD_BYTES = 64 * 1024;
+
+/** undici's handler for one exchange: WeCom's response, read on demand. */
 class Exchange implements Dispatcher.DispatchHandler {
   private readonly started = performance.now();
   private abort: ((error?: Error) => void) | undefined;
-  private body: Readable | undefined;
+  private answer: Answered | undefined;
   private failure: Error | undefined;
+  private ended = false;
   private readonly stopListening: () => void;
 
   constructor(
@@ -109,40 +121,19 @@ class Exchange implements Dispatcher.DispatchHandler {
   onHeaders(status: number, raw: Buffer[], resume: () => void, statusText: string): boolean {
     if (status < 200) return true; // 1xx: informational, not the answer
     this.way.observe?.(this.request.agent, (performance.now() - this.started) / 1000);
-    const rawHeaders: string[] = new Array<string>(raw.length);
-    let contentType: string | undefined;
-    let contentEncoding: string | undefined;
-    for (let i = 0; i + 1 < raw.length; i += 2) {
-      const name = (raw[i] as Buffer).toString("latin1");
-      const value = (raw[i + 1] as Buffer).toString("latin1");
-      rawHeaders[i] = name;
-      rawHeaders[i + 1] = value;
-      if (name.length === 12 && name.toLowerCase() === "content-type") contentType ??= value;
-      else if (name.length === 16 && name.toLowerCase() === "content-encoding") contentEncoding ??= value;
-    }
-    this.body = new Readable({
-      read: resume,
-      destroy: (error, done) => {
-        // The reader gave up before the end (client gone, write failed): so does WeCom's side.
-        if (!this.ended) this.stop(error ?? new ClientGone());
-        done(error);
-      },
-    });
-    const failure = () => this.failure;
-    this.resolve({ status, statusText, rawHeaders, contentType, contentEncoding, body: this.body, failure });
+    this.answer = new Answered(status, statusText, raw, resume, this);
+    this.resolve(this.answer);
     return true;
   }
 
-  private ended = false;
-
   onData(chunk: Buffer): boolean {
-    return (this.body as Readable).push(chunk);
+    return (this.answer as Answered).data(chunk);
   }
 
   onComplete(): void {
     this.ended = true;
     this.stopListening();
-    (this.body as Readable).push(null);
+    (this.answer as Answered).end();
   }
 
   onError(error: Error): void {
@@ -150,24 +141,131 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.stopListening();
     const reason = this.failure ?? this.upstreamError(error);
     this.failure ??= reason;
-    if (this.body === undefined) this.reject(reason);
-    else this.body.destroy(reason);
+    if (this.answer === undefined) this.reject(reason);
+    else this.answer.fail(reason);
   }
 
-  private stop(error: Error): void {
+  /** Gives the exchange up (client gone, reader gone); a no-op once it is over. */
+  stop(error: Error): void {
     if (this.ended) return;
     this.failure ??= error;
     this.abort?.(error);
+  }
+
+  get stoppedBy(): Error | undefined {
+    return this.failure;
   }
 
   private upstreamError(error: Error): Error {
     const code = (error as { code?: string }).code ?? "";
     if (code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT") {
       // A timeout is WeCom's latency too; a reset or a departed client says nothing about it.
-      if (this.body === undefined) this.way.observe?.(this.request.agent, (performance.now() - this.started) / 1000);
+      if (this.answer === undefined) this.way.observe?.(this.request.agent, (performance.now() - this.started) / 1000);
       return new UpstreamTimeout(`WeCom sent nothing for ${this.way.timeoutMs} ms (upstream.timeoutMs)`);
     }
-    if (this.body === undefined && CLOSED_EARLY.has(code)) return new StaleConnection(code);
+    if (this.answer === undefined && CLOSED_EARLY.has(code)) return new StaleConnection(code);
     return this.way.failureOf(error);
+  }
+}
+
+/**
+ * WeCom's response. Its body is held (up to HOLD_BYTES, then WeCom's side pauses) until it is
+ * read: most answers are small and whole in one chunk, and are taken by `head` with no stream.
+ */
+class Answered implements UpstreamResponse {
+  readonly rawHeaders: string[];
+  readonly contentType: string | undefined;
+  readonly contentEncoding: string | undefined;
+  private held: Buffer[] = [];
+  private heldBytes = 0;
+  private ended = false;
+  private error: Error | undefined;
+  private waiting: { limit: number; settle: (error?: Error) => void } | undefined;
+  private stream: Readable | undefined;
+
+  constructor(
+    readonly status: number,
+    readonly statusText: string,
+    raw: Buffer[],
+    private readonly resume: () => void,
+    private readonly exchange: Exchange,
+  ) {
+    this.rawHeaders = new Array<string>(raw.length);
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const name = (raw[i] as Buffer).toString("latin1");
+      const value = (raw[i + 1] as Buffer).toString("latin1");
+      this.rawHeaders[i] = name;
+      this.rawHeaders[i + 1] = value;
+      if (name.length === 12 && name.toLowerCase() === "content-type") this.contentType ??= value;
+      else if (name.length === 16 && name.toLowerCase() === "content-encoding") this.contentEncoding ??= value;
+    }
+  }
+
+  failure(): Error | undefined {
+    return this.exchange.stoppedBy;
+  }
+
+  /** A chunk from WeCom; false pauses its connection until the reader wants more. */
+  data(chunk: Buffer): boolean {
+    if (this.stream !== undefined) return this.stream.push(chunk);
+    this.held.push(chunk);
+    this.heldBytes += chunk.length;
+    if (this.waiting !== undefined && this.heldBytes >= this.waiting.limit) this.waiting.settle();
+    return this.heldBytes < HOLD_BYTES;
+  }
+
+  end(): void {
+    this.ended = true;
+    if (this.stream !== undefined) this.stream.push(null);
+    else this.waiting?.settle();
+  }
+
+  fail(error: Error): void {
+    this.error = error;
+    if (this.stream !== undefined) this.stream.destroy(error);
+    else this.waiting?.settle(error);
+  }
+
+  head(limit: number): Promise<BodyHead> {
+    if (this.error !== undefined) return Promise.reject(this.error);
+    if (this.ended || this.heldBytes >= limit) return Promise.resolve(this.take());
+    return new Promise((resolve, reject) => {
+      this.waiting = {
+        limit,
+        settle: (error) => {
+          this.waiting = undefined;
+          if (error === undefined) resolve(this.take());
+          else reject(error);
+        },
+      };
+    });
+  }
+
+  rest(): Readable {
+    this.stream ??= this.open();
+    return this.stream;
+  }
+
+  private take(): BodyHead {
+    const head = { chunks: this.held, complete: this.ended };
+    this.held = [];
+    this.heldBytes = 0;
+    if (!this.ended) this.resume();
+    return head;
+  }
+
+  private open(): Readable {
+    const stream = new Readable({
+      read: this.resume,
+      destroy: (error, done) => {
+        // The reader gave up before the end (client gone, write failed): so does WeCom's side.
+        this.exchange.stop(error ?? new ClientGone());
+        done(error);
+      },
+    });
+    for (const chunk of this.take().chunks) stream.push(chunk);
+    if (this.error !== undefined) stream.destroy(this.error);
+    else if (this.ended) stream.push(null);
+    return stream;
   }
 }

@@ -90,7 +90,7 @@ export class ProblemWatch {
 }
 
 function errmsgOf(answer: Answer): string | undefined {
-  const json = jsonOfAnswer(Buffer.concat(answer.head), answer.contentEncoding);
+  const json = jsonOfAnswer(Buffer.concat(answer.head), answer.response.contentEncoding);
   const errmsg = (json as { errmsg?: unknown } | undefined)?.errmsg;
   return typeof errmsg === "string" ? errmsg : undefined;
 }

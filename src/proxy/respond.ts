@@ -13,7 +13,8 @@ export async function sendAnswer(
   extraHeaders: readonly string[],
   client: ClientSide,
 ): Promise<void> {
-  res.writeHead(answer.status, answer.statusText, endToEnd(answer.rawHeaders, extraHeaders));
+  const { response } = answer;
+  res.writeHead(response.status, response.statusText, endToEnd(response.rawHeaders, extraHeaders));
   if (answer.complete) {
     // One write: headers and the whole (small) body leave together.
     res.end(joined(answer.head));
@@ -21,11 +22,11 @@ export async function sendAnswer(
   }
   for (const chunk of answer.head) res.write(chunk);
   try {
-    await pipeline(answer.body, res);
+    await pipeline(response.rest(), res);
   } catch (error) {
     if (client.gone) throw new ClientGone();
     throw (
-      answer.failure() ?? new UpstreamUnreachable(`WeCom's answer broke off mid-body (${(error as Error).message})`)
+      response.failure() ?? new UpstreamUnreachable(`WeCom's answer broke off mid-body (${(error as Error).message})`)
     );
   }
 }

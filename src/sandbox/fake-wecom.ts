@@ -66,6 +66,8 @@ export interface Fault {
   readonly reset?: boolean;
   /** Send the headers and this many body bytes, then fall silent. */
   readonly stallAfterBytes?: number;
+  /** Answer HTTP 200 with this JSON body (of any size, unlike WeCom's usual answers). */
+  readonly json?: unknown;
 }
 
 export interface ReceivedRequest {
@@ -250,6 +252,10 @@ export class FakeWeCom {
     }
     if (fault.httpStatus !== undefined) {
       res.writeHead(fault.httpStatus, { "content-type": "text/plain" }).end(`sandbox fault: HTTP ${fault.httpStatus}`);
+      return true;
+    }
+    if (fault.json !== undefined) {
+      res.writeHead(200, { "content-type": JSON_TYPE }).end(JSON.stringify(fault.json));
       return true;
     }
     if (fault.stallAfterBytes !== undefined) {

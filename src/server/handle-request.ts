@@ -139,7 +139,7 @@ function logOwnPage(rt: Runtime, line: AccessLine): void {
 async function rememberOwner(rt: Runtime, agent: AgentConfig, path: string, answer: Answer, reqId: string) {
   if (!answer.complete) return;
   try {
-    await rt.owners.remember(agent, path, jsonOfAnswer(Buffer.concat(answer.head), answer.contentEncoding));
+    await rt.owners.remember(agent, path, jsonOfAnswer(Buffer.concat(answer.head), answer.response.contentEncoding));
   } catch (error) {
     rt.log.warn({ reqId, agent: agent.name, path, err: error }, "could not remember the new resource's owner");
   }
