@@ -1,6 +1,6 @@
 // Reads the start of a JSON answer to learn its errcode; binary answers are not touched.
 import { errcodeOf } from "../wecom/answer.js";
-import type { UpstreamResponse } from "./forward.js";
+import type { UpstreamResponse } from "./exchange.js";
 
 export interface Answer {
   readonly response: UpstreamResponse;

@@ -3,7 +3,8 @@
 // another connection; any other (a message/send might have been delivered) fails as unreachable.
 import { UpstreamUnreachable } from "../errors.js";
 import type { ClientSide } from "../http/client-departure.js";
-import { StaleConnection, type Forwarder, type UpstreamRequest, type UpstreamResponse } from "./forward.js";
+import { StaleConnection, type UpstreamRequest, type UpstreamResponse } from "./exchange.js";
+import type { Forwarder } from "./forward.js";
 
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
 

@@ -1,23 +1,23 @@
 // The one way out to WeCom: a keep-alive pool (undici) shared by forwarding and gettoken,
 // directly or through a forward proxy's CONNECT tunnel.
-import { Pool, ProxyAgent, type Dispatcher } from "undici";
+import { createRequire } from "node:module";
+import type { Dispatcher, ProxyAgent as ProxyAgentClass } from "undici";
+import Pool from "undici/lib/dispatcher/pool.js";
 import { UpstreamTimeout, UpstreamUnreachable } from "../errors.js";
+import type { ClientSide } from "../http/client-departure.js";
+import { exchange, type WayOut } from "./exchange.js";
 import type { EgressProxy } from "./egress-proxy.js";
 
-export interface Upstream {
+export interface Upstream extends WayOut {
   readonly origin: URL;
   /** The Host header WeCom expects. */
   readonly host: string;
-  readonly dispatcher: Dispatcher;
-  readonly timeoutMs: number;
   /** "direct", or the forward proxy's URL without credentials. */
   readonly egress: string;
   /** GET a small JSON answer (gettoken). Throws UpstreamUnreachable / UpstreamTimeout. */
   readonly getJson: (pathAndQuery: string, signal?: AbortSignal) => Promise<JsonAnswer>;
   /** Any small JSON call (doctor's harmless reads). Throws as getJson. */
   readonly callJson: (call: JsonCall) => Promise<JsonAnswer>;
-  /** A network-level failure on the way out, as the proxy's own error. */
-  readonly failureOf: (error: unknown) => Error;
   close(): void;
 }
 
@@ -38,24 +38,26 @@ export interface JsonAnswer {
 /** gettoken answers are tiny; anything larger is not one. */
 const JSON_ANSWER_LIMIT = 64 * 1024;
 
-/** Idle connections are closed after this, before a server would drop them under us. */
-const IDLE_MS = 15_000;
+/** Idle connections are closed after 15 s, before a server would drop them under us. */
+const POOLING = { connections: 256, pipelining: 1, keepAliveTimeout: 15_000, keepAliveMaxTimeout: 15_000 };
 
 export function createUpstream(url: URL, timeoutMs: number, egress?: EgressProxy): Upstream {
   const origin = new URL(url.origin);
-  const pooling = { connections: 256, pipelining: 1, keepAliveTimeout: IDLE_MS, keepAliveMaxTimeout: IDLE_MS };
-  const dispatcher: Dispatcher = egress === undefined ? new Pool(origin, pooling) : tunnelling(egress, pooling);
-  const failureOf = (error: unknown) => asUpstreamError(error, timeoutMs, egress);
-  const callJson = (call: JsonCall) => callJsonVia(dispatcher, origin, timeoutMs, call, failureOf);
-  return {
-    origin,
-    host: origin.host,
+  const dispatcher: Dispatcher =
+    egress === undefined ? new Pool(origin, { ...POOLING, connectTimeout: timeoutMs }) : tunnelling(egress, timeoutMs);
+  const way: WayOut = {
     dispatcher,
+    origin,
     timeoutMs,
+    failureOf: (error) => asUpstreamError(error, timeoutMs, egress),
+  };
+  const callJson = (call: JsonCall) => callJsonVia(way, call);
+  return {
+    ...way,
+    host: origin.host,
     egress: egress?.shown ?? "direct",
     getJson: (pathAndQuery, signal) => callJson({ method: "GET", pathAndQuery, signal }),
     callJson,
-    failureOf,
     close: () => void dispatcher.destroy().catch(() => {}),
   };
 }
@@ -64,58 +66,62 @@ export function createUpstream(url: URL, timeoutMs: number, egress?: EgressProxy
  * Tunnels through the forward proxy with CONNECT (TLS to WeCom runs inside the tunnel), with
  * the same pooling. The proxy's credentials, if any, go in Proxy-Authorization on CONNECT only.
  */
-function tunnelling(egress: EgressProxy, pooling: Pool.Options): Dispatcher {
+function tunnelling(egress: EgressProxy, timeoutMs: number): Dispatcher {
   const { username, password } = egress.url;
   const token =
     username === "" && password === ""
       ? undefined
       : `Basic ${Buffer.from(`${decodeURIComponent(username)}:${decodeURIComponent(password)}`).toString("base64")}`;
   const proxy = new URL(egress.url.origin);
-  return new ProxyAgent({ ...pooling, uri: proxy.href, token, proxyTunnel: true });
+  // Its CONNECT runs on undici's request API, which only undici's index installs: loaded here,
+  // when there is a forward proxy, and not otherwise (see undici-parts.d.ts).
+  const { ProxyAgent } = createRequire(import.meta.url)("undici") as { ProxyAgent: typeof ProxyAgentClass };
+  const connect = { timeout: timeoutMs };
+  return new ProxyAgent({
+    ...POOLING,
+    uri: proxy.href,
+    token,
+    proxyTunnel: true,
+    proxyTls: connect,
+    requestTls: connect,
+  });
 }
 
-async function callJsonVia(
-  dispatcher: Dispatcher,
-  origin: URL,
-  timeoutMs: number,
-  call: JsonCall,
-  failureOf: (error: unknown) => Error,
-): Promise<JsonAnswer> {
+const NO_BODY = Buffer.alloc(0);
+
+/** One small JSON call: an exchange whose whole body is read. */
+async function callJsonVia(way: WayOut, call: JsonCall): Promise<JsonAnswer> {
+  const headers: Record<string, string> = { accept: "application/json", "user-agent": call.userAgent ?? "wecom-proxy" };
+  if (call.body !== undefined) headers["content-type"] = "application/json";
+  const body = call.body === undefined ? NO_BODY : Buffer.from(call.body);
+  const request = { method: call.method, pathAndQuery: call.pathAndQuery, headers, body, agent: undefined };
   try {
-    const answer = await dispatcher.request({
-      origin,
-      method: call.method,
-      path: call.pathAndQuery,
-      body: call.body,
-      signal: call.signal,
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-      headers: {
-        accept: "application/json",
-        "user-agent": call.userAgent ?? "wecom-proxy",
-        ...(call.body === undefined ? {} : { "content-type": "application/json" }),
-      },
-    });
-    return { status: answer.statusCode, body: parseJson(await readLimited(answer.body)) };
-  } catch (error) {
-    // Given up on by the caller: its reason, not WeCom's failure.
-    if (call.signal?.aborted === true) throw error;
-    throw failureOf(error);
-  }
-}
-
-async function readLimited(body: AsyncIterable<Buffer> & { destroy(): void }): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += chunk.length;
-    if (size > JSON_ANSWER_LIMIT) {
-      body.destroy();
+    const response = await exchange(way, request, departureOf(call.signal));
+    const { chunks, complete } = await response.head(JSON_ANSWER_LIMIT + 1);
+    if (!complete) {
+      response.rest().destroy();
       throw new UpstreamUnreachable("WeCom's answer was unexpectedly large");
     }
-    chunks.push(chunk);
+    return { status: response.status, body: parseJson(Buffer.concat(chunks)) };
+  } catch (error) {
+    // Given up on by the caller: its reason, not WeCom's failure.
+    if (call.signal?.aborted === true) throw call.signal.reason;
+    throw way.failureOf(error);
   }
-  return Buffer.concat(chunks);
+}
+
+/** A caller's signal as the side an exchange watches for departure. */
+function departureOf(signal: AbortSignal | undefined): ClientSide {
+  return {
+    get gone() {
+      return signal?.aborted === true;
+    },
+    onGone(listener) {
+      if (signal === undefined) return () => {};
+      signal.addEventListener("abort", listener, { once: true });
+      return () => signal.removeEventListener("abort", listener);
+    },
+  };
 }
 
 function parseJson(body: Buffer): unknown {

@@ -30,7 +30,8 @@ ${callbackCommands(proxy, wecom, config)}Watch the proxy recover from a token We
  "replayed":true, and the stats count one gettoken more)
 
 Make the fake WeCom misbehave: POST /sandbox/faults queues a fault for one path (errcode,
-httpStatus, delayMs, hang, reset, stallAfterBytes, json, times); here the next gettoken answers -1, "system busy":
+httpStatus, delayMs, hang, reset, stallAfterBytes, json, times); here the next gettoken
+answers -1, "system busy":
   curl -s '${wecom}/sandbox/faults' -d '{"path":"/cgi-bin/gettoken","errcode":-1}'
 
 Next: your own configuration against the fake WeCom: npm run sandbox -- --config my.yaml
