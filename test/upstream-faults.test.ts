@@ -58,6 +58,14 @@ describe("WeCom unreachable or slow", () => {
     });
   });
 
+  test("a gettoken answer too long to be one → 502 saying so, at once", async ({ stack }) => {
+    const long = { errcode: 0, padding: "x".repeat(200 * 1024) };
+    stack.sandbox.addFault({ path: "/cgi-bin/gettoken", json: long, times: 5 });
+    const reply = await request(`${stack.proxyUrl}/cgi-bin/user/get?userid=zhangsan`);
+    expect(reply.status).toBe(502);
+    expect(reply.json()["errmsg"]).toMatch(/unexpectedly large/);
+  });
+
   test("WeCom falling silent mid-body cuts the client's answer off, and the log says 504", async () => {
     await withStack({ configure: fastTimeout }, async (stack) => {
       stack.sandbox.addFault({ path: "/cgi-bin/media/get", stallAfterBytes: 100_000 });

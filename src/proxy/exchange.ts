@@ -24,7 +24,7 @@ export interface UpstreamResponse {
   readonly rawHeaders: readonly string[];
   readonly contentType: string | undefined;
   readonly contentEncoding: string | undefined;
-  /** At least `limit` bytes of the body, or all of it; what it returns is not in `rest`. */
+  /** At least `limit` bytes of the body (64 KiB at most), or all of it; what it returns is not in `rest`. */
   head(limit: number): Promise<BodyHead>;
   /** The body (what `head` did not take), streamed with back-pressure to WeCom's connection. */
   rest(): Readable;
@@ -226,6 +226,8 @@ class Answered implements UpstreamResponse {
 
   head(limit: number): Promise<BodyHead> {
     if (this.error !== undefined) return Promise.reject(this.error);
+    // No more than is held before WeCom's side pauses: it would wait for bytes that never come.
+    limit = Math.min(limit, HOLD_BYTES);
     if (this.ended || this.heldBytes >= limit) return Promise.resolve(this.take());
     return new Promise((resolve, reject) => {
       this.waiting = {

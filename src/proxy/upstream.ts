@@ -35,7 +35,7 @@ export interface JsonAnswer {
   readonly body: unknown;
 }
 
-/** gettoken answers are tiny; anything larger is not one. */
+/** gettoken answers are tiny; one that does not end within this is not one. */
 const JSON_ANSWER_LIMIT = 64 * 1024;
 
 /** Idle connections are closed after 15 s, before a server would drop them under us. */
@@ -97,7 +97,7 @@ async function callJsonVia(way: WayOut, call: JsonCall): Promise<JsonAnswer> {
   const request = { method: call.method, pathAndQuery: call.pathAndQuery, headers, body, agent: undefined };
   try {
     const response = await exchange(way, request, departureOf(call.signal));
-    const { chunks, complete } = await response.head(JSON_ANSWER_LIMIT + 1);
+    const { chunks, complete } = await response.head(JSON_ANSWER_LIMIT);
     if (!complete) {
       response.rest().destroy();
       throw new UpstreamUnreachable("WeCom's answer was unexpectedly large");
