@@ -166,11 +166,17 @@ class ExchangeHandler implements Dispatcher.DispatchHandler {
   }
 }
 
+/** The exchange as its response sees it. */
+interface Stoppable {
+  stop(error: Error): void;
+  readonly stoppedBy: Error | undefined;
+}
+
 /**
  * WeCom's response. Its body is held (up to HOLD_BYTES, then WeCom's side pauses) until it is
  * read: most answers are small and whole in one chunk, and are taken by `head` with no stream.
  */
-class Answered implements UpstreamResponse {
+export class Answered implements UpstreamResponse {
   readonly rawHeaders: string[];
   readonly contentType: string | undefined;
   readonly contentEncoding: string | undefined;
@@ -186,7 +192,7 @@ class Answered implements UpstreamResponse {
     readonly statusText: string,
     raw: Buffer[],
     private readonly resume: () => void,
-    private readonly exchange: ExchangeHandler,
+    private readonly exchange: Stoppable,
   ) {
     this.rawHeaders = new Array<string>(raw.length);
     for (let i = 0; i + 1 < raw.length; i += 2) {
@@ -242,8 +248,7 @@ class Answered implements UpstreamResponse {
   }
 
   rest(): Readable {
-    this.stream ??= this.open();
-    return this.stream;
+    return this.stream ?? this.open();
   }
 
   private take(): BodyHead {
@@ -255,6 +260,7 @@ class Answered implements UpstreamResponse {
   }
 
   private open(): Readable {
+    // The stream is in place before anything resumes: undici's resume delivers at once.
     const stream = new Readable({
       read: this.resume,
       destroy: (error, done) => {
@@ -263,7 +269,10 @@ class Answered implements UpstreamResponse {
         done(error);
       },
     });
-    for (const chunk of this.take().chunks) stream.push(chunk);
+    this.stream = stream;
+    for (const chunk of this.held) stream.push(chunk);
+    this.held = [];
+    this.heldBytes = 0;
     if (this.error !== undefined) stream.destroy(this.error);
     else if (this.ended) stream.push(null);
     return stream;
