@@ -77,7 +77,7 @@ describe("what a target receives", () => {
     await postEvent(stack, credentials, message);
     const [received] = await first(targets).waitForRequests(1);
     expect(received?.body).toBe(message);
-    expect(received?.path).toBe("/wecom/events");
+    expect(received?.path).toBe(first(targets).path);
     expect(received?.headers["content-type"]).toBe("text/xml; charset=utf-8");
     expect(received?.headers["x-wecom-callback-app"]).toBe("notify");
     expect(received?.headers["x-wecom-event-id"]).toMatch(/^[0-9a-f]{32}$/);
@@ -512,7 +512,7 @@ describe("/-/callbacks and metrics", () => {
     cleanups.push(() => stack.close());
     await postEvent(stack, credentials, text("x"));
     await target.waitForRequests(1);
-    expect(target.received[0]?.path).toBe("/wecom/events?token=target-secret");
+    expect(target.received[0]?.path).toBe(`${target.path}?token=target-secret`);
     const page = (await request(`${stack.proxyUrl}/-/callbacks`)).body.toString();
     expect(page).not.toContain("hunter2");
     expect(page).not.toContain("target-secret");

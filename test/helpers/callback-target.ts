@@ -1,6 +1,7 @@
 // An internal app receiving relayed callbacks: records what arrives, answers as told, and can
 // go down and come back on the same port.
 import { EventEmitter, once } from "node:events";
+import { randomUUID } from "node:crypto";
 import http, { type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
 
@@ -25,6 +26,11 @@ export class CallbackTarget {
   /** Requests wait for this before they are answered, when set. */
   hold: Promise<void> | undefined;
 
+  /**
+   * Its own path: a dead letter that an earlier test left in a shared Redis is counted for the
+   * target with its URL, and a port is soon reused.
+   */
+  readonly path = `/wecom/events/${randomUUID().slice(0, 8)}`;
   private server = this.newServer();
   private port = 0;
 
@@ -36,7 +42,7 @@ export class CallbackTarget {
   }
 
   get url(): string {
-    return `http://127.0.0.1:${this.port}/wecom/events`;
+    return `http://127.0.0.1:${this.port}${this.path}`;
   }
 
   /** Refuses connections until listen() is called again (same port). */
