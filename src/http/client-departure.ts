@@ -50,3 +50,17 @@ export class ClientDeparture implements Abortable, ClientSide {
     return () => this.res.off("close", onClose);
   }
 }
+
+/** A caller's AbortSignal as the side an exchange watches (gettoken, doctor: no client socket). */
+export function signalDeparture(signal: AbortSignal | undefined): ClientSide {
+  return {
+    get gone() {
+      return signal?.aborted === true;
+    },
+    onGone(listener) {
+      if (signal === undefined) return () => {};
+      signal.addEventListener("abort", listener, { once: true });
+      return () => signal.removeEventListener("abort", listener);
+    },
+  };
+}

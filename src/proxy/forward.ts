@@ -5,12 +5,8 @@ import type { Upstream } from "./upstream.js";
 
 export interface Forwarder {
   forward(request: UpstreamRequest, client: ClientSide): Promise<UpstreamResponse>;
-  close(): void;
 }
 
 export function createForwarder(upstream: Upstream, observe?: UpstreamObserver): Forwarder {
-  return {
-    forward: (request, client) => exchange(upstream, request, client, observe),
-    close: () => {},
-  };
+  return { forward: (request, client) => exchange(upstream, request, client, observe) };
 }

@@ -4,7 +4,7 @@ import { createRequire } from "node:module";
 import type { Dispatcher, ProxyAgent as ProxyAgentClass } from "undici";
 import Pool from "undici/lib/dispatcher/pool.js";
 import { UpstreamTimeout, UpstreamUnreachable } from "../errors.js";
-import type { ClientSide } from "../http/client-departure.js";
+import { signalDeparture } from "../http/client-departure.js";
 import { exchange, type WayOut } from "./exchange.js";
 import type { EgressProxy } from "./egress-proxy.js";
 
@@ -96,7 +96,7 @@ async function callJsonVia(way: WayOut, call: JsonCall): Promise<JsonAnswer> {
   const body = call.body === undefined ? NO_BODY : Buffer.from(call.body);
   const request = { method: call.method, pathAndQuery: call.pathAndQuery, headers, body, agent: undefined };
   try {
-    const response = await exchange(way, request, departureOf(call.signal));
+    const response = await exchange(way, request, signalDeparture(call.signal));
     const { chunks, complete } = await response.head(JSON_ANSWER_LIMIT);
     if (!complete) {
       response.rest().destroy();
@@ -108,20 +108,6 @@ async function callJsonVia(way: WayOut, call: JsonCall): Promise<JsonAnswer> {
     if (call.signal?.aborted === true) throw call.signal.reason;
     throw way.failureOf(error);
   }
-}
-
-/** A caller's signal as the side an exchange watches for departure. */
-function departureOf(signal: AbortSignal | undefined): ClientSide {
-  return {
-    get gone() {
-      return signal?.aborted === true;
-    },
-    onGone(listener) {
-      if (signal === undefined) return () => {};
-      signal.addEventListener("abort", listener, { once: true });
-      return () => signal.removeEventListener("abort", listener);
-    },
-  };
 }
 
 function parseJson(body: Buffer): unknown {

@@ -130,7 +130,6 @@ export function createRuntime(config: Config, deps: ProxyDeps, previous?: Runtim
   const routing = new Routing(config);
   const release = () => {
     tokens.close();
-    forwarder.close();
     upstream.close();
   };
   return {
