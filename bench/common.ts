@@ -214,6 +214,37 @@ export async function latencies(url: string, connections: number, seconds: numbe
   return times.sort((a, b) => a - b);
 }
 
+/**
+ * The same as `latencies`, for several URLs at once: each connection's worker sends its GETs
+ * to them in turn, so every URL is timed at the same moments and a busy spell of the machine
+ * falls on all alike. Latencies per URL, ascending, ms.
+ */
+export async function interleavedLatencies<K extends string>(
+  urls: Readonly<Record<K, string>>,
+  connections: number,
+  seconds: number,
+): Promise<Record<K, number[]>> {
+  const names = Object.keys(urls) as K[];
+  const agents = names.map(() => new http.Agent({ keepAlive: true, maxSockets: connections }));
+  const times = names.map((): number[] => []);
+  const end = performance.now() + seconds * 1000;
+  const worker = async (first: number) => {
+    for (let turn = first; performance.now() < end; turn += 1) {
+      const i = turn % names.length;
+      (times[i] as number[]).push(await timedGet(urls[names[i] as K], agents[i] as http.Agent));
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: connections }, (_, i) => worker(i)));
+  } finally {
+    for (const agent of agents) agent.destroy();
+  }
+  return Object.fromEntries(names.map((name, i) => [name, (times[i] as number[]).sort((a, b) => a - b)])) as Record<
+    K,
+    number[]
+  >;
+}
+
 /** `count` GETs at once, each on a new connection; their latencies, ascending, ms. */
 export async function burst(url: string, count: number): Promise<number[]> {
   const times = await Promise.all(Array.from({ length: count }, () => timedGet(url, false)));
