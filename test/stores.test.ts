@@ -1,9 +1,12 @@
 // One contract for every store (memory, SQLite, Redis), then what only Redis has: outages
 // that must never look like a miss or hang a caller, and the cluster-wide refresh lock.
+import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { afterEach, describe, expect, test, vi } from "vitest";
 import { StoreUnavailable } from "../src/errors.js";
 import type { HeldLock, RefreshLock } from "../src/store/refresh-lock.js";
@@ -13,6 +16,9 @@ import { createLogger } from "../src/log.js";
 import { LogCapture } from "./helpers/log-capture.js";
 import { REDIS_SERVER, RedisServer } from "./helpers/redis-server.js";
 import { TestClock } from "./helpers/test-clock.js";
+
+const run = promisify(execFile);
+const REPOSITORY = fileURLToPath(new URL("..", import.meta.url));
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -275,5 +281,39 @@ describe("a SQLite store that cannot use WAL", () => {
       (entry) => entry["msg"] === "the SQLite store could not switch to WAL mode; callback commits are slower",
     );
     expect(line).toMatchObject({ level: 50, store: `sqlite://${file}` });
+  });
+});
+
+describe("the Redis client", () => {
+  /**
+   * Whether `script` (an ES module run by a new node from the repository's root) ends with the
+   * Redis client loaded. Every build of @keyv/redis requires node-redis (CommonJS), so its
+   * entry in the require cache shows either.
+   */
+  async function loadsRedis(script: string): Promise<boolean> {
+    const probe = `
+      import { createRequire } from "node:module";
+      process.on("exit", () => {
+        const loaded = Object.keys(createRequire(import.meta.url).cache).some((file) => file.includes("/@redis/client/"));
+        process.stdout.write("\\nredis client: " + (loaded ? "loaded" : "absent"));
+      });
+      ${script}`;
+    const { stdout } = await run(process.execPath, ["--input-type=module", "-e", probe], { cwd: REPOSITORY });
+    const verdict = /\nredis client: (loaded|absent)$/.exec(stdout)?.[1];
+    if (verdict === undefined) throw new Error(`the probe printed no verdict: ${stdout}`);
+    return verdict === "loaded";
+  }
+
+  test("is not loaded by a proxy on SQLite (about 10 MiB of memory it would never use)", async () => {
+    // Everything the command line imports, the Redis modules of the store and the budgets included.
+    const cli = `process.argv = [process.argv[0], "wecom-proxy", "--version"];
+      await import("./dist/src/cli/main.js");`;
+    expect(await loadsRedis(cli)).toBe(false);
+  });
+
+  test("is loaded once a Redis store is opened", async () => {
+    const redis = `const { openStore } = await import("./dist/src/store/open-store.js");
+      await openStore("redis://127.0.0.1:1").close();`;
+    expect(await loadsRedis(redis)).toBe(true);
   });
 });

@@ -1,9 +1,8 @@
 // The Redis store (redis://, rediss:// for TLS): keyv's own Redis adapter over one connection,
 // plus the refresh lock that makes several replicas ask WeCom once.
-import KeyvRedis from "@keyv/redis";
 import type { Logger } from "../log.js";
 import { KeyvStore } from "./keyv-store.js";
-import { RedisConnection } from "./redis-connection.js";
+import { RedisConnection, redisModule } from "./redis-connection.js";
 import { RedisRefreshLock } from "./redis-refresh-lock.js";
 
 export class RedisStore extends KeyvStore {
@@ -15,6 +14,7 @@ export class RedisStore extends KeyvStore {
   constructor(url: string, now: () => number, log: Logger | undefined) {
     const description = describeRedisUrl(url);
     const connection = new RedisConnection(url, description, log);
+    const { default: KeyvRedis } = redisModule();
     const adapter = new KeyvRedis(connection.client, { throwOnErrors: true });
     // The adapter prefixes keys with the namespace itself: "wecom-proxy::token:…".
     super(description, adapter, now, { around: (operation) => connection.run(operation), useKeyPrefix: false });
