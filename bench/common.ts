@@ -224,25 +224,25 @@ export async function interleavedLatencies<K extends string>(
   connections: number,
   seconds: number,
 ): Promise<Record<K, number[]>> {
-  const names = Object.keys(urls) as K[];
-  const agents = names.map(() => new http.Agent({ keepAlive: true, maxSockets: connections }));
-  const times = names.map((): number[] => []);
+  const peers = (Object.keys(urls) as K[]).map((name) => ({
+    name,
+    url: urls[name],
+    agent: new http.Agent({ keepAlive: true, maxSockets: connections }),
+    times: [] as number[],
+  }));
   const end = performance.now() + seconds * 1000;
   const worker = async (first: number) => {
     for (let turn = first; performance.now() < end; turn += 1) {
-      const i = turn % names.length;
-      (times[i] as number[]).push(await timedGet(urls[names[i] as K], agents[i] as http.Agent));
+      const peer = peers[turn % peers.length] as (typeof peers)[number];
+      peer.times.push(await timedGet(peer.url, peer.agent));
     }
   };
   try {
     await Promise.all(Array.from({ length: connections }, (_, i) => worker(i)));
   } finally {
-    for (const agent of agents) agent.destroy();
+    for (const peer of peers) peer.agent.destroy();
   }
-  return Object.fromEntries(names.map((name, i) => [name, (times[i] as number[]).sort((a, b) => a - b)])) as Record<
-    K,
-    number[]
-  >;
+  return Object.fromEntries(peers.map((peer) => [peer.name, peer.times.sort((x, y) => x - y)])) as Record<K, number[]>;
 }
 
 /** `count` GETs at once, each on a new connection; their latencies, ascending, ms. */

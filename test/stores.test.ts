@@ -304,7 +304,7 @@ describe("the Redis client", () => {
     return verdict === "loaded";
   }
 
-  test("is not loaded by a proxy on SQLite (about 10 MiB of memory it would never use)", async () => {
+  test("is not loaded by a proxy on SQLite (about 8 MiB of memory it would never use)", async () => {
     // Everything the command line imports, the Redis modules of the store and the budgets included.
     const cli = `process.argv = [process.argv[0], "wecom-proxy", "--version"];
       await import("./dist/src/cli/main.js");`;

@@ -11,8 +11,8 @@ let loaded: typeof KeyvRedisModule | undefined;
 
 /**
  * @keyv/redis and node-redis, loaded when the first Redis connection is made rather than with
- * this module: a proxy on SQLite never needs them, and they add about 10 MiB to its resident
- * memory. Synchronous, so its CommonJS build: nothing else in the process loads the other.
+ * this module: a proxy on SQLite never needs them, and they add about 8 MiB to its resident
+ * memory. Synchronous, so their CommonJS build; the proxy loads no other, so there is one copy.
  */
 export function redisModule(): typeof KeyvRedisModule {
   return (loaded ??= createRequire(import.meta.url)("@keyv/redis") as typeof KeyvRedisModule);
