@@ -304,8 +304,9 @@ describe("the Redis client", () => {
     return verdict === "loaded";
   }
 
-  test("is not loaded by a proxy on SQLite (about 8 MiB of memory it would never use)", async () => {
-    // Everything the command line imports, the Redis modules of the store and the budgets included.
+  test("is not among what the command line loads (a proxy on SQLite would hold 8 MiB it never uses)", async () => {
+    // Everything the command line imports, the Redis modules of the store and the budgets included;
+    // nothing but a Redis store's connection asks for the client (redisModule).
     const cli = `process.argv = [process.argv[0], "wecom-proxy", "--version"];
       await import("./dist/src/cli/main.js");`;
     expect(await loadsRedis(cli)).toBe(false);
