@@ -150,8 +150,13 @@ async function main(): Promise<void> {
     const slowProxy = await startProxy(slow, dir, children);
     const slowBare = await startBare(slow, slowToken, "node:http", children);
     await httpText(`${slowProxy.url}${USER_GET}`);
-    await latency(`${slow}${USER_GET}&access_token=${slowToken}`, slowBare, slowProxy);
-    await bursts(`${slow}${USER_GET}&access_token=${slowToken}`, slowBare, slowProxy);
+    const slowUrls = {
+      direct: `${slow}${USER_GET}&access_token=${slowToken}`,
+      bare: `${slowBare.url}${USER_GET}`,
+      proxy: `${slowProxy.url}${USER_GET}`,
+    };
+    await latency(slowUrls);
+    await bursts(slowUrls);
 
     printReport();
   } finally {
@@ -354,21 +359,19 @@ async function storm(fake: string, proxy: Peer): Promise<void> {
   }
 }
 
+/** The three peers of the 20 ms rounds, and the URL of the same GET on each. */
+const PEERS = ["direct", "bare", "proxy"] as const;
+type PeerUrls = Readonly<Record<(typeof PEERS)[number], string>>;
+
 /** Added latency at 20 ms upstream, measured to the tenth of a millisecond. */
-async function latency(direct: string, bare: Peer, proxy: Peer): Promise<void> {
+async function latency(urls: PeerUrls): Promise<void> {
   const runs = { direct: [] as number[][], bare: [] as number[][], proxy: [] as number[][] };
-  const jobs = [
-    async () => void runs.direct.push(await latencies(direct, CONNECTIONS, SECONDS)),
-    async () => void runs.bare.push(await latencies(`${bare.url}${USER_GET}`, CONNECTIONS, SECONDS)),
-    async () => void runs.proxy.push(await latencies(`${proxy.url}${USER_GET}`, CONNECTIONS, SECONDS)),
-  ];
+  const jobs = PEERS.map((peer) => async () => void runs[peer].push(await latencies(urls[peer], CONNECTIONS, SECONDS)));
   // Each peer is measured warm: a fresh proxy's first seconds cost it nearly twice the CPU per
   // request while V8 compiles its code, and the product has more code to compile than the
   // yardstick. A proxy runs for days; its start-up is not what a request costs.
-  for (const job of jobs) await job();
-  for (const list of Object.values(runs)) list.length = 0;
-  for (let round = 0; round < ROUNDS; round += 1)
-    for (let i = 0; i < jobs.length; i += 1) await (jobs[(i + round) % jobs.length] as () => Promise<void>)();
+  for (const peer of PEERS) await latencies(urls[peer], CONNECTIONS, SECONDS);
+  await rotated(jobs);
   // Per peer, the round with the lowest p50: the quietest moment each was measured in.
   const quietest = (all: number[][]) => all.reduce((a, b) => (quantile(b, 0.5) < quantile(a, 0.5) ? b : a));
   const [d, b, p] = [quietest(runs.direct), quietest(runs.bare), quietest(runs.proxy)];
@@ -386,7 +389,7 @@ async function latency(direct: string, bare: Peer, proxy: Peer): Promise<void> {
       added <= target,
     );
   }
-  await sameMoments(direct, bare, proxy);
+  await sameMoments(urls);
 }
 
 /**
@@ -394,12 +397,8 @@ async function latency(direct: string, bare: Peer, proxy: Peer): Promise<void> {
  * (interleaved on the same connections), so what the product adds over the yardstick shows
  * even when the machine is too busy for the targets above to be told from noise.
  */
-async function sameMoments(direct: string, bare: Peer, proxy: Peer): Promise<void> {
-  const times = await interleavedLatencies(
-    { direct, bare: `${bare.url}${USER_GET}`, proxy: `${proxy.url}${USER_GET}` },
-    CONNECTIONS,
-    SECONDS,
-  );
+async function sameMoments(urls: PeerUrls): Promise<void> {
+  const times = await interleavedLatencies(urls, CONNECTIONS, SECONDS);
   for (const [q, label] of [
     [0.5, "p50"],
     [0.99, "p99"],
@@ -418,16 +417,14 @@ async function sameMoments(direct: string, bare: Peer, proxy: Peer): Promise<voi
 }
 
 /** BURST_REQUESTS GETs at once, each on a new connection, at 20 ms upstream. */
-async function bursts(direct: string, bare: Peer, proxy: Peer): Promise<void> {
+async function bursts(urls: PeerUrls): Promise<void> {
   const all = { direct: [] as number[], bare: [] as number[], proxy: [] as number[] };
-  const urls = { direct, bare: `${bare.url}${USER_GET}`, proxy: `${proxy.url}${USER_GET}` };
-  const order = ["direct", "bare", "proxy"] as const;
   // One burst each first, not counted: the first 500 connections of a process cost it far
   // more than later ones, and in a pooled p99 that one burst would outweigh the others.
-  for (const peer of order) await burst(urls[peer], BURST_REQUESTS);
+  for (const peer of PEERS) await burst(urls[peer], BURST_REQUESTS);
   for (let i = 0; i < BURSTS; i += 1)
-    for (let j = 0; j < order.length; j += 1) {
-      const peer = order[(i + j) % order.length] as (typeof order)[number];
+    for (let j = 0; j < PEERS.length; j += 1) {
+      const peer = PEERS[(i + j) % PEERS.length] as (typeof PEERS)[number];
       all[peer].push(...(await burst(urls[peer], BURST_REQUESTS)));
     }
   const p99 = (times: number[]) =>

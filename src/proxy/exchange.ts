@@ -38,6 +38,11 @@ export interface BodyHead {
   readonly complete: boolean;
 }
 
+/** A head's bytes as one buffer; most answers arrive in one chunk, and are not copied then. */
+export function joined(chunks: readonly Buffer[]): Buffer {
+  return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+}
+
 /**
  * The connection closed or was reset before any answer: WeCom most likely closed a pooled
  * connection while it was idle, and the request may not have reached it. Whether to send it
@@ -118,7 +123,7 @@ class ExchangeHandler implements Dispatcher.DispatchHandler {
 
   onHeaders(status: number, raw: Buffer[], resume: () => void, statusText: string): boolean {
     if (status < 200) return true; // 1xx: informational, not the answer
-    this.observe?.(this.request.agent, (performance.now() - this.started) / 1000);
+    this.observeWait();
     this.answer = new Answered(status, statusText, raw, resume, this);
     this.resolve(this.answer);
     return true;
@@ -154,11 +159,16 @@ class ExchangeHandler implements Dispatcher.DispatchHandler {
     return this.failure;
   }
 
+  /** How long WeCom has kept the request waiting, to the metric. */
+  private observeWait(): void {
+    this.observe?.(this.request.agent, (performance.now() - this.started) / 1000);
+  }
+
   private upstreamError(error: Error): Error {
     const code = (error as { code?: string }).code ?? "";
     if (code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT") {
       // A timeout is WeCom's latency too; a reset or a departed client says nothing about it.
-      if (this.answer === undefined) this.observe?.(this.request.agent, (performance.now() - this.started) / 1000);
+      if (this.answer === undefined) this.observeWait();
       return new UpstreamTimeout(`WeCom sent nothing for ${this.way.timeoutMs} ms (upstream.timeoutMs)`);
     }
     if (this.answer === undefined && CLOSED_EARLY.has(code)) return new StaleConnection(code);

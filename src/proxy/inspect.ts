@@ -1,6 +1,6 @@
 // Reads the start of a JSON answer to learn its errcode; binary answers are not touched.
 import { errcodeOf } from "../wecom/answer.js";
-import type { UpstreamResponse } from "./exchange.js";
+import { joined, type UpstreamResponse } from "./exchange.js";
 
 export interface Answer {
   readonly response: UpstreamResponse;
@@ -18,11 +18,6 @@ export async function inspect(response: UpstreamResponse): Promise<Answer> {
   if (!isTextual(response.contentType)) return { response, head: [], complete: false, errcode: undefined };
   const { chunks, complete } = await response.head(PEEK_BYTES);
   return { response, head: chunks, complete, errcode: errcodeOf(joined(chunks), response.contentEncoding, complete) };
-}
-
-/** Most answers arrive in one chunk: no copy then. */
-export function joined(chunks: readonly Buffer[]): Buffer {
-  return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
 }
 
 /** JSON answers, and WeCom's occasional text/plain ones; media and files are not. */

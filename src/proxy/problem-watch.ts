@@ -5,6 +5,7 @@ import type { Logger } from "../log.js";
 import { familyOf } from "../wecom/api-families.js";
 import { jsonOfAnswer } from "../wecom/answer.js";
 import { egressIpOf, hintFor, isProblemErrcode } from "../wecom/problem-hints.js";
+import { joined } from "./exchange.js";
 import type { Answer } from "./inspect.js";
 
 /** One warning per agent, path and errcode per this long. */
@@ -90,7 +91,7 @@ export class ProblemWatch {
 }
 
 function errmsgOf(answer: Answer): string | undefined {
-  const json = jsonOfAnswer(Buffer.concat(answer.head), answer.response.contentEncoding);
+  const json = jsonOfAnswer(joined(answer.head), answer.response.contentEncoding);
   const errmsg = (json as { errmsg?: unknown } | undefined)?.errmsg;
   return typeof errmsg === "string" ? errmsg : undefined;
 }

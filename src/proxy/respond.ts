@@ -3,7 +3,8 @@ import type { ServerResponse } from "node:http";
 import { pipeline } from "node:stream/promises";
 import { ClientGone, UpstreamUnreachable } from "../errors.js";
 import type { ClientSide } from "../http/client-departure.js";
-import { joined, type Answer } from "./inspect.js";
+import { joined } from "./exchange.js";
+import type { Answer } from "./inspect.js";
 import { isHopByHop } from "./outgoing/strip-hop-by-hop.js";
 
 /** Resolves when the client has the whole answer; rejects when either side broke off. */

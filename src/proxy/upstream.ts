@@ -5,7 +5,7 @@ import type { Dispatcher, ProxyAgent as ProxyAgentClass } from "undici";
 import Pool from "undici/lib/dispatcher/pool.js";
 import { UpstreamTimeout, UpstreamUnreachable } from "../errors.js";
 import { signalDeparture } from "../http/client-departure.js";
-import { exchange, type WayOut } from "./exchange.js";
+import { exchange, joined, type WayOut } from "./exchange.js";
 import type { EgressProxy } from "./egress-proxy.js";
 
 export interface Upstream extends WayOut {
@@ -102,7 +102,7 @@ async function callJsonVia(way: WayOut, call: JsonCall): Promise<JsonAnswer> {
       response.rest().destroy();
       throw new UpstreamUnreachable("WeCom's answer was unexpectedly large");
     }
-    return { status: response.status, body: parseJson(Buffer.concat(chunks)) };
+    return { status: response.status, body: parseJson(joined(chunks)) };
   } catch (error) {
     // Given up on by the caller: its reason, not WeCom's failure.
     if (call.signal?.aborted === true) throw call.signal.reason;
@@ -130,7 +130,7 @@ function asUpstreamError(error: unknown, timeoutMs: number, egress: EgressProxy 
     return new UpstreamUnreachable(
       `the egress proxy ${egress.shown} refused the tunnel to WeCom (HTTP ${refused[1] as string})`,
     );
-  if (code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT" || code === "UND_ERR_CONNECT_TIMEOUT")
-    return new UpstreamTimeout(`WeCom did not answer within ${timeoutMs} ms`);
+  // Header and body timeouts are the exchange's own (exchange.ts); a connect's comes here.
+  if (code === "UND_ERR_CONNECT_TIMEOUT") return new UpstreamTimeout(`WeCom did not answer within ${timeoutMs} ms`);
   return new UpstreamUnreachable(`WeCom is unreachable (${code ?? message ?? "error"})`);
 }

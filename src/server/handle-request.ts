@@ -14,6 +14,7 @@ import { splitTarget } from "../http/request-target.js";
 import { sendJson } from "../http/send-json.js";
 import { ResourceOwners } from "../routing/resource-owners.js";
 import type { AgentConfig } from "../config/load.js";
+import { joined } from "../proxy/exchange.js";
 import type { Answer } from "../proxy/inspect.js";
 import { runPasses } from "../proxy/pass.js";
 import { exchangeWithReplay } from "../proxy/replay.js";
@@ -139,7 +140,7 @@ function logOwnPage(rt: Runtime, line: AccessLine): void {
 async function rememberOwner(rt: Runtime, agent: AgentConfig, path: string, answer: Answer, reqId: string) {
   if (!answer.complete) return;
   try {
-    await rt.owners.remember(agent, path, jsonOfAnswer(Buffer.concat(answer.head), answer.response.contentEncoding));
+    await rt.owners.remember(agent, path, jsonOfAnswer(joined(answer.head), answer.response.contentEncoding));
   } catch (error) {
     rt.log.warn({ reqId, agent: agent.name, path, err: error }, "could not remember the new resource's owner");
   }
