@@ -1,8 +1,10 @@
 import { createHash } from "node:crypto";
 import { describe, expect } from "vitest";
 import { syntheticBytes } from "../src/sandbox/media.js";
+import { COLLECT_EVERY_BYTES } from "../src/http/read-buffers.js";
 import { request } from "./helpers/http.js";
 import { test } from "./helpers/start-stack.js";
+import { forcedYoungCollections } from "./helpers/young-collections.js";
 
 const sha256 = (bytes: Buffer) => createHash("sha256").update(bytes).digest("hex");
 const SIZE = 20 * 1024 * 1024;
@@ -18,6 +20,16 @@ describe("media/get", () => {
     expect(sha256(reply.body)).toBe(sha256(syntheticBytes(MEDIA, 0, SIZE)));
     expect(stack.logs.requests().at(-1)).toMatchObject({ status: 200, replayed: false });
     expect(stack.logs.requests().at(-1)?.["errcode"]).toBeUndefined();
+  });
+
+  test("a download frees its socket read buffers as it streams, not at V8's external-memory limit", async ({
+    stack,
+  }) => {
+    const collections = forcedYoungCollections();
+    const reply = await request(`${stack.proxyUrl}/cgi-bin/media/get?media_id=${MEDIA}`);
+    expect(reply.body.length).toBe(SIZE);
+    expect(await collections.count()).toBeGreaterThanOrEqual(Math.floor(SIZE / COLLECT_EVERY_BYTES));
+    collections.stop();
   });
 
   test("a Range request gets 206 with the right bytes", async ({ stack }) => {

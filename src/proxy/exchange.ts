@@ -6,6 +6,7 @@ import { Readable } from "node:stream";
 import type { Dispatcher } from "undici";
 import { ClientGone, UpstreamTimeout } from "../errors.js";
 import type { ClientSide } from "../http/client-departure.js";
+import { bytesRead } from "../http/read-buffers.js";
 import type { HeaderValue } from "./pass.js";
 
 export interface UpstreamRequest {
@@ -221,6 +222,7 @@ export class Answered implements UpstreamResponse {
 
   /** A chunk from WeCom; false pauses its connection until the reader wants more. */
   data(chunk: Buffer): boolean {
+    bytesRead(chunk.length);
     if (this.stream !== undefined) return this.stream.push(chunk);
     this.held.push(chunk);
     this.heldBytes += chunk.length;
