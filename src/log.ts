@@ -120,9 +120,17 @@ export async function stdoutDestination(
  * Lines are written 8 KiB at a time, and at least every 200 ms: one write per line would cost
  * a busy proxy a write to the kernel per request, and an access log a little late is the
  * usual trade (nginx's buffer=, Envoy's flush interval). What is buffered is written on exit.
+ *
+ * Each line is encoded once and handed over as bytes (sonic-boom's buffer mode): with strings,
+ * sonic-boom measures the byte length of the whole pending batch at every line, which copies
+ * the batch again each time (about 6 KB and 2.5 µs a line in a busy proxy).
  */
-export const jsonLines = (dest: number | string) =>
-  pino.destination({ dest, sync: false, minLength: 8192, periodicFlush: 200 });
+export function jsonLines(dest: number | string): DestinationStream {
+  const batch = pino.destination({ dest, sync: false, minLength: 8192, periodicFlush: 200, contentMode: "buffer" });
+  const writeBytes = batch.write.bind(batch) as unknown as (bytes: Buffer) => boolean;
+  batch.write = (line: string) => writeBytes(Buffer.from(line));
+  return batch;
+}
 
 const stdoutJson = () => jsonLines(1);
 
