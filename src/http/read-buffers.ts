@@ -33,9 +33,10 @@ function youngCollector(): Collect | null {
   try {
     setFlagsFromString("--expose-gc");
     const gc = runInNewContext("gc") as unknown;
-    setFlagsFromString("--no-expose-gc");
     return typeof gc === "function" ? (gc as Collect) : null;
   } catch {
     return null;
+  } finally {
+    setFlagsFromString("--no-expose-gc");
   }
 }
