@@ -2,24 +2,12 @@ import { createHash, randomBytes } from "node:crypto";
 import zlib from "node:zlib";
 import { describe, expect } from "vitest";
 import { getJson, request } from "./helpers/http.js";
+import { multipart } from "./helpers/multipart.js";
 import { test } from "./helpers/start-stack.js";
 
 const sha256 = (bytes: Buffer | string) => createHash("sha256").update(bytes).digest("hex");
 const tokenOf = (rawQuery: string | undefined) => new URLSearchParams(rawQuery).get("access_token");
 const withoutToken = (rawQuery: string | undefined) => (rawQuery ?? "").replace(/(^|&)access_token=[^&]*/, "");
-
-function multipart(file: Buffer): { body: Buffer; contentType: string } {
-  const boundary = `----wecomproxytest${randomBytes(8).toString("hex")}`;
-  const body = Buffer.concat([
-    Buffer.from(
-      `--${boundary}\r\nContent-Disposition: form-data; name="media"; filename="report.pdf"; filelength=${file.length}\r\n`,
-    ),
-    Buffer.from("Content-Type: application/pdf\r\n\r\n"),
-    file,
-    Buffer.from(`\r\n--${boundary}--\r\n`),
-  ]);
-  return { body, contentType: `multipart/form-data; boundary=${boundary}` };
-}
 
 describe("token errors are recovered", () => {
   test("a POST JSON body is replayed byte-identical after WeCom invalidated the token", async ({ stack }) => {
