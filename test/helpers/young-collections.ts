@@ -1,13 +1,14 @@
 // Counts the young-generation collections the process asked V8 for (src/http/read-buffers.ts
 // is the only code that asks).
 import { constants, PerformanceObserver, type PerformanceEntry } from "node:perf_hooks";
+import { onTestFinished } from "vitest";
 
 export interface CollectionCount {
   /** The count once node has delivered the entries: it queues them after the collection, then the observer. */
   count(): Promise<number>;
-  stop(): void;
 }
 
+/** Counted from now to the end of the running test. */
 export function forcedYoungCollections(): CollectionCount {
   let count = 0;
   const observer = new PerformanceObserver((list) => {
@@ -19,11 +20,11 @@ export function forcedYoungCollections(): CollectionCount {
     }
   });
   observer.observe({ entryTypes: ["gc"] });
+  onTestFinished(() => observer.disconnect());
   return {
     async count() {
       for (let turn = 0; turn < 2; turn += 1) await new Promise((resolve) => setImmediate(resolve));
       return count;
     },
-    stop: () => observer.disconnect(),
   };
 }
