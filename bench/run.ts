@@ -6,6 +6,7 @@
 // either's capacity: at saturation it depends on how many requests each wakeup finds, so the
 // slower peer (and its neighbours) pay more per request, and one peer's figure swings by up
 // to 2 × between loads of a run; at an equal load it holds within a few per cent.
+// nginx, when installed, runs in the 20 ms rounds as a reference (bench/nginx-reference.ts).
 // `-- --quick`: shorter loads, one round. `-- --profile`: a CPU profile of the proxy under
 // load, and its top functions.
 import { spawn, type ChildProcess } from "node:child_process";
@@ -41,6 +42,7 @@ import {
   rssKiB,
   type Load,
 } from "./common.js";
+import { startNginx } from "./nginx-reference.js";
 import { printTop } from "./profile.js";
 
 const QUICK = process.argv.includes("--quick");
@@ -155,8 +157,11 @@ async function main(): Promise<void> {
       bare: `${slowBare.url}${USER_GET}`,
       proxy: `${slowProxy.url}${USER_GET}`,
     };
-    await latency(slowUrls);
-    await bursts(slowUrls);
+    const nginx = await startNginx(slow, slowToken, dir, children);
+    const reference = "url" in nginx ? `${nginx.url}${USER_GET}` : undefined;
+    await latency(slowUrls, reference);
+    await bursts(slowUrls, reference);
+    if ("missing" in nginx) row("  nginx, for reference", "", "", nginx.missing, "(reference)");
 
     printReport();
   } finally {
@@ -364,7 +369,7 @@ const PEERS = ["direct", "bare", "proxy"] as const;
 type PeerUrls = Readonly<Record<(typeof PEERS)[number], string>>;
 
 /** Added latency at 20 ms upstream, measured to the tenth of a millisecond. */
-async function latency(urls: PeerUrls): Promise<void> {
+async function latency(urls: PeerUrls, reference: string | undefined): Promise<void> {
   const runs = { direct: [] as number[][], bare: [] as number[][], proxy: [] as number[][] };
   const jobs = PEERS.map((peer) => async () => void runs[peer].push(await latencies(urls[peer], CONNECTIONS, SECONDS)));
   // Each peer is measured warm: a fresh proxy's first seconds cost it nearly twice the CPU per
@@ -389,50 +394,58 @@ async function latency(urls: PeerUrls): Promise<void> {
       added <= target,
     );
   }
-  await sameMoments(urls);
+  await sameMoments(urls, reference);
 }
 
 /**
- * The hop's cost apart from the machine's: direct, bare and product timed at the same moments
- * (interleaved on the same connections), so what the product adds over the yardstick shows
- * even when the machine is too busy for the targets above to be told from noise.
+ * The hop's cost apart from the machine's: direct, bare and product (and nginx, when there is
+ * one) timed at the same moments, interleaved on the same connections, so what the product
+ * adds over the yardstick shows even when the machine is too busy for the targets above to be
+ * told from noise, and nginx's row shows what any hop costs on these cores.
  */
-async function sameMoments(urls: PeerUrls): Promise<void> {
-  const times = await interleavedLatencies(urls, CONNECTIONS, SECONDS);
+async function sameMoments(urls: PeerUrls, reference: string | undefined): Promise<void> {
+  const times: Record<string, number[]> = await interleavedLatencies(
+    withReference(urls, reference),
+    CONNECTIONS,
+    SECONDS,
+  );
+  const signed = (ms: number) => `${ms >= 0 ? "+" : ""}${ms.toFixed(2)} ms`;
   for (const [q, label] of [
     [0.5, "p50"],
     [0.99, "p99"],
   ] as const) {
-    const signed = (ms: number) => `${ms >= 0 ? "+" : ""}${ms.toFixed(2)} ms`;
-    const alone = quantile(times.direct, q);
-    const [product, yardstick] = [quantile(times.proxy, q), quantile(times.bare, q)];
+    const added = (peer: string) => quantile(times[peer] ?? [], q) - quantile(times["direct"] ?? [], q);
     row(
-      `  same moments, ${label} added over direct (${alone.toFixed(2)} ms)`,
-      signed(product - alone),
-      signed(yardstick - alone),
-      `${signed(product - yardstick)} over bare`,
+      `  same moments, ${label} added over direct (${quantile(times["direct"] ?? [], q).toFixed(2)} ms)`,
+      signed(added("proxy")),
+      signed(added("bare")),
+      `${signed(added("proxy") - added("bare"))} over bare`,
       "(measure)",
     );
+    if (times["nginx"] !== undefined)
+      row(`  same moments, ${label}: nginx, for reference`, "", "", signed(added("nginx")), "(reference)");
   }
 }
 
 /** BURST_REQUESTS GETs at once, each on a new connection, at 20 ms upstream. */
-async function bursts(urls: PeerUrls): Promise<void> {
-  const all = { direct: [] as number[], bare: [] as number[], proxy: [] as number[] };
+async function bursts(urls: PeerUrls, reference: string | undefined): Promise<void> {
+  const peers = withReference(urls, reference);
+  const names = Object.keys(peers);
+  const all: Record<string, number[]> = Object.fromEntries(names.map((name) => [name, []]));
   // One burst each first, not counted: the first 500 connections of a process cost it far
   // more than later ones, and in a pooled p99 that one burst would outweigh the others.
-  for (const peer of PEERS) await burst(urls[peer], BURST_REQUESTS);
+  for (const name of names) await burst(peers[name] as string, BURST_REQUESTS);
   for (let i = 0; i < BURSTS; i += 1)
-    for (let j = 0; j < PEERS.length; j += 1) {
-      const peer = PEERS[(i + j) % PEERS.length] as (typeof PEERS)[number];
-      all[peer].push(...(await burst(urls[peer], BURST_REQUESTS)));
+    for (let j = 0; j < names.length; j += 1) {
+      const name = names[(i + j) % names.length] as string;
+      all[name]?.push(...(await burst(peers[name] as string, BURST_REQUESTS)));
     }
-  const p99 = (times: number[]) =>
+  const p99 = (name: string) =>
     quantile(
-      [...times].sort((a, b) => a - b),
+      [...(all[name] ?? [])].sort((a, b) => a - b),
       0.99,
     );
-  const [d, b, p] = [p99(all.direct), p99(all.bare), p99(all.proxy)];
+  const [d, b, p] = [p99("direct"), p99("bare"), p99("proxy")];
   row(
     `${BURST_REQUESTS} new connections at once, p99 (direct ${d.toFixed(0)} ms)`,
     `${p.toFixed(0)} ms`,
@@ -441,6 +454,21 @@ async function bursts(urls: PeerUrls): Promise<void> {
     "≤ 1.5 × direct",
     p / d <= 1.5,
   );
+  if (all["nginx"] !== undefined) {
+    const n = p99("nginx");
+    row(
+      "  same bursts, p99: nginx, for reference",
+      "",
+      "",
+      `${n.toFixed(0)} ms, ${(n / d).toFixed(2)} × direct`,
+      "(reference)",
+    );
+  }
+}
+
+/** The 20 ms peers, with nginx among them when it runs. */
+function withReference(urls: PeerUrls, reference: string | undefined): Record<string, string> {
+  return reference === undefined ? { ...urls } : { ...urls, nginx: reference };
 }
 
 /** `--profile`: the proxy under `node --cpu-prof`, GET user/get then POST message/send. */
