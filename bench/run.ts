@@ -159,8 +159,9 @@ async function main(): Promise<void> {
     };
     const nginx = await startNginx(slow, slowToken, dir, children);
     const reference = "url" in nginx ? `${nginx.url}${USER_GET}` : undefined;
-    await latency(slowUrls, reference);
-    await bursts(slowUrls, reference);
+    const slowProcesses = { bare: slowBare.child, proxy: slowProxy.child };
+    await latency(slowUrls, reference, slowProcesses);
+    await bursts(slowUrls, reference, slowProcesses);
     if ("missing" in nginx) row("  nginx, for reference", "", "", nginx.missing, "(reference)");
 
     printReport();
@@ -367,9 +368,11 @@ async function storm(fake: string, proxy: Peer): Promise<void> {
 /** The three peers of the 20 ms rounds, and the URL of the same GET on each. */
 const PEERS = ["direct", "bare", "proxy"] as const;
 type PeerUrls = Readonly<Record<(typeof PEERS)[number], string>>;
+/** The two proxies of the 20 ms rounds, whose CPU time is read around a round. */
+type PeerProcesses = Readonly<Record<"bare" | "proxy", ChildProcess>>;
 
 /** Added latency at 20 ms upstream, measured to the tenth of a millisecond. */
-async function latency(urls: PeerUrls, reference: string | undefined): Promise<void> {
+async function latency(urls: PeerUrls, reference: string | undefined, processes: PeerProcesses): Promise<void> {
   const runs = { direct: [] as number[][], bare: [] as number[][], proxy: [] as number[][] };
   const jobs = PEERS.map((peer) => async () => void runs[peer].push(await latencies(urls[peer], CONNECTIONS, SECONDS)));
   // Each peer is measured warm: a fresh proxy's first seconds cost it nearly twice the CPU per
@@ -394,7 +397,7 @@ async function latency(urls: PeerUrls, reference: string | undefined): Promise<v
       added <= target,
     );
   }
-  await sameMoments(urls, reference);
+  await sameMoments(urls, reference, processes);
 }
 
 /**
@@ -403,12 +406,15 @@ async function latency(urls: PeerUrls, reference: string | undefined): Promise<v
  * adds over the yardstick shows even when the machine is too busy for the targets above to be
  * told from noise, and nginx's row shows what any hop costs on these cores.
  */
-async function sameMoments(urls: PeerUrls, reference: string | undefined): Promise<void> {
+async function sameMoments(urls: PeerUrls, reference: string | undefined, processes: PeerProcesses): Promise<void> {
+  const cpuBefore = { bare: cpuMicros(processes.bare), proxy: cpuMicros(processes.proxy) };
   const times: Record<string, number[]> = await interleavedLatencies(
     withReference(urls, reference),
     CONNECTIONS,
     SECONDS,
   );
+  const perRequest = (peer: "bare" | "proxy") =>
+    (cpuMicros(processes[peer]) - cpuBefore[peer]) / (times[peer]?.length ?? NaN);
   const signed = (ms: number) => `${ms >= 0 ? "+" : ""}${ms.toFixed(2)} ms`;
   for (const [q, label] of [
     [0.5, "p50"],
@@ -425,20 +431,36 @@ async function sameMoments(urls: PeerUrls, reference: string | undefined): Promi
     if (times["nginx"] !== undefined)
       row(`  same moments, ${label}: nginx, for reference`, "", "", signed(added("nginx")), "(reference)");
   }
+  cpuRow("  same moments, CPU/request", perRequest("proxy"), perRequest("bare"));
+}
+
+/** A paced request costs a process more CPU than one under load (fewer per wakeup): shown, not judged. */
+function cpuRow(measure: string, product: number, yardstick: number): void {
+  row(
+    measure,
+    `${product.toFixed(0)} µs`,
+    `${yardstick.toFixed(0)} µs`,
+    `${(product / yardstick).toFixed(2)} ×`,
+    "(measure)",
+  );
 }
 
 /** BURST_REQUESTS GETs at once, each on a new connection, at 20 ms upstream. */
-async function bursts(urls: PeerUrls, reference: string | undefined): Promise<void> {
+async function bursts(urls: PeerUrls, reference: string | undefined, processes: PeerProcesses): Promise<void> {
   const peers = withReference(urls, reference);
   const names = Object.keys(peers);
   const all: Record<string, number[]> = Object.fromEntries(names.map((name) => [name, []]));
+  const cpu = { bare: 0, proxy: 0 };
   // One burst each first, not counted: the first 500 connections of a process cost it far
   // more than later ones, and in a pooled p99 that one burst would outweigh the others.
   for (const name of names) await burst(peers[name] as string, BURST_REQUESTS);
   for (let i = 0; i < BURSTS; i += 1)
     for (let j = 0; j < names.length; j += 1) {
       const name = names[(i + j) % names.length] as string;
+      const measured = name === "bare" || name === "proxy" ? name : undefined;
+      const before = measured === undefined ? 0 : cpuMicros(processes[measured]);
       all[name]?.push(...(await burst(peers[name] as string, BURST_REQUESTS)));
+      if (measured !== undefined) cpu[measured] += cpuMicros(processes[measured]) - before;
     }
   const p99 = (name: string) =>
     quantile(
@@ -464,6 +486,8 @@ async function bursts(urls: PeerUrls, reference: string | undefined): Promise<vo
       "(reference)",
     );
   }
+  const requests = BURSTS * BURST_REQUESTS;
+  cpuRow("  same bursts, CPU/request", cpu.proxy / requests, cpu.bare / requests);
 }
 
 /** The 20 ms peers, with nginx among them when it runs. */
