@@ -16,7 +16,10 @@ const BINARIES = process.env["NGINX"] !== undefined ? [process.env["NGINX"]] : [
 /** nginx's base URL, or why there is none. */
 export type Reference = { readonly url: string } | { readonly missing: string };
 
-/** One worker (the product is one process), a keep-alive pool, the token appended to the query. */
+/**
+ * One worker (the product is one process), a keep-alive pool, the token appended to the query.
+ * `$uri` is the decoded path: enough for the bench's GETs, not a proxy for arbitrary paths.
+ */
 function config(upstream: URL, token: string, port: number, dir: string): string {
   const temp = (name: string) => `${name}_temp_path ${path.join(dir, `nginx-${name}`)};`;
   return `worker_processes 1;
@@ -62,7 +65,7 @@ export async function startNginx(
     }
     if (started === "exited") return { missing: `nginx did not start: ${lastLine(errorLog)}` };
     if (started === "silent") {
-      child.kill("SIGKILL");
+      child.kill("SIGTERM"); // the master stops its worker too
       return { missing: "nginx did not accept connections within 5 s" };
     }
   }

@@ -434,7 +434,7 @@ async function sameMoments(urls: PeerUrls, reference: string | undefined, proces
   cpuRow("  same moments, CPU/request", perRequest("proxy"), perRequest("bare"));
 }
 
-/** A paced request costs a process more CPU than one under load (fewer per wakeup): shown, not judged. */
+/** Both proxies' CPU per request in a round: shown, not judged (paced, it exceeds the figure under load). */
 function cpuRow(measure: string, product: number, yardstick: number): void {
   row(
     measure,
