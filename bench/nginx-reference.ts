@@ -76,8 +76,12 @@ export async function startNginx(
 async function accepting(port: number): Promise<boolean> {
   for (let attempt = 0; attempt < 100; attempt += 1) {
     const connected = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, "127.0.0.1", () => resolve(true)).on("error", () => resolve(false));
-      socket.on("connect", () => socket.destroy());
+      const socket = net
+        .connect(port, "127.0.0.1", () => {
+          socket.destroy();
+          resolve(true);
+        })
+        .on("error", () => resolve(false));
     });
     if (connected) return true;
     await new Promise((resolve) => setTimeout(resolve, 50));

@@ -420,9 +420,10 @@ async function sameMoments(urls: PeerUrls, reference: string | undefined, proces
     [0.5, "p50"],
     [0.99, "p99"],
   ] as const) {
-    const added = (peer: string) => quantile(times[peer] ?? [], q) - quantile(times["direct"] ?? [], q);
+    const alone = quantile(times["direct"] ?? [], q);
+    const added = (peer: string) => quantile(times[peer] ?? [], q) - alone;
     row(
-      `  same moments, ${label} added over direct (${quantile(times["direct"] ?? [], q).toFixed(2)} ms)`,
+      `  same moments, ${label} added over direct (${alone.toFixed(2)} ms)`,
       signed(added("proxy")),
       signed(added("bare")),
       `${signed(added("proxy") - added("bare"))} over bare`,
