@@ -19,6 +19,9 @@ describe("socket read buffers", () => {
     bytesRead(COLLECT_EVERY_BYTES);
     const held = arrayBuffersWhileHolding(64, 64 * 1024);
     bytesRead(COLLECT_EVERY_BYTES);
+    // V8 frees what a collection found dead on a helper thread, and at the latest when the
+    // next collection starts: a busy machine may not have got to it yet.
+    bytesRead(COLLECT_EVERY_BYTES);
     expect(held - process.memoryUsage().arrayBuffers).toBeGreaterThanOrEqual(64 * 64 * 1024);
     expect("gc" in globalThis).toBe(false);
   });
