@@ -28,17 +28,20 @@ export interface Load {
 export type Track = (child: ChildProcess) => void;
 
 /**
- * `node ARGS` in the repository. Resolves with the child and what `pick` makes of the first
- * stdout line it accepts; rejects when the child exits before. Its stdout is drained to the
- * end, so it never blocks on a full pipe.
+ * `node ARGS` in the repository, under `launcher` when given (a tool that runs node, such as
+ * valgrind). Resolves with the child and what `pick` makes of the first stdout line it
+ * accepts; rejects when the child exits before. Its stdout is drained to the end, so it never
+ * blocks on a full pipe.
  */
 export async function startNode<T>(
   args: readonly string[],
   track: Track,
   pick: (line: string) => T | undefined,
   env: NodeJS.ProcessEnv = {},
+  launcher: readonly string[] = [],
 ): Promise<{ child: ChildProcess; found: T }> {
-  const child = spawn(process.execPath, args, {
+  const [command, ...rest] = [...launcher, process.execPath, ...args] as [string, ...string[]];
+  const child = spawn(command, rest, {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "inherit"],
     env: { ...process.env, ...env },

@@ -8,7 +8,8 @@
 // to 2 × between loads of a run; at an equal load it holds within a few per cent.
 // nginx, when installed, runs in the 20 ms rounds as a reference (bench/nginx-reference.ts).
 // `-- --quick`: shorter loads, one round. `-- --profile`: a CPU profile of the proxy under
-// load, and its top functions.
+// load, and its top functions. `-- --instructions`: instructions per request of the proxy and
+// the bare proxies, counted by callgrind (bench/instructions.ts).
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { once } from "node:events";
@@ -42,11 +43,20 @@ import {
   rssKiB,
   type Load,
 } from "./common.js";
+import {
+  callgrindLauncher,
+  callgrindMissing,
+  COUNTED_REQUESTS,
+  instructionsPerRequest,
+  WARM_UP_REQUESTS,
+  type Exchange,
+} from "./instructions.js";
 import { startNginx } from "./nginx-reference.js";
 import { printTop } from "./profile.js";
 
 const QUICK = process.argv.includes("--quick");
 const PROFILE = process.argv.includes("--profile");
+const INSTRUCTIONS = process.argv.includes("--instructions");
 const SECONDS = Number(process.env["BENCH_SECONDS"] ?? (QUICK ? 3 : 8));
 const CONNECTIONS = Number(process.env["BENCH_CONNECTIONS"] ?? 32);
 const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? (QUICK ? 1 : 2));
@@ -114,6 +124,7 @@ async function main(): Promise<void> {
         .join(" ")} ` + `at the start; ${CONNECTIONS} connections, ${SECONDS} s per load, best of ${ROUNDS} round(s)`,
     );
     if (PROFILE) return await profile(fake, dir, children);
+    if (INSTRUCTIONS) return await instructions(fake, token, dir, children);
 
     // Idle RSS first, on fresh processes: after the start and one request.
     const mediaProxy = await startProxy(fake, dir, children);
@@ -500,7 +511,7 @@ function withReference(urls: PeerUrls, reference: string | undefined): Record<st
 async function profile(fake: string, dir: string, children: ChildProcess[]): Promise<void> {
   const out = mkdtempSync(path.join(os.tmpdir(), "wecom-proxy-profile-"));
   mkdirSync(out, { recursive: true });
-  const proxy = await startProxy(fake, dir, children, {}, ["--cpu-prof", `--cpu-prof-dir=${out}`]);
+  const proxy = await startProxy(fake, dir, children, {}, { nodeFlags: ["--cpu-prof", `--cpu-prof-dir=${out}`] });
   await httpText(`${proxy.url}${USER_GET}`);
   let requests = 0;
   // The profile's clock is the monotonic one: the start-up before the load is left out.
@@ -520,6 +531,66 @@ async function profile(fake: string, dir: string, children: ChildProcess[]): Pro
   printTop(path.join(out, file), 25, requests, { fromMicros, toMicros });
 }
 
+/**
+ * `--instructions`: GET user/get and POST message/send, the proxy next to the bare proxy on
+ * node:http (the yardstick) and on undici; then GET on the proxy with log and metrics off. One
+ * peer at a time under callgrind, stopped once counted.
+ */
+async function instructions(fake: string, token: string, dir: string, children: ChildProcess[]): Promise<void> {
+  const missing = callgrindMissing();
+  if (missing !== undefined) throw new Error(`--instructions counts with callgrind: ${missing}`);
+  console.log(
+    `callgrind: ${WARM_UP_REQUESTS} requests to warm each peer, then ${COUNTED_REQUESTS} counted; under two minutes a peer`,
+  );
+  let peers = 0;
+  const counted = async (start: (launcher: string[]) => Promise<Peer>, scenario: Scenario) => {
+    const out = path.join(dir, `callgrind-${(peers += 1)}`);
+    mkdirSync(out);
+    const peer = await start(callgrindLauncher(out));
+    try {
+      return await instructionsPerRequest(peer.child, out, exchangeOf(peer.url, scenario));
+    } finally {
+      peer.child.kill("SIGKILL");
+      await once(peer.child, "exit");
+    }
+  };
+  const thousands = (count: number) => `${(count / 1000).toFixed(1)}k`;
+  const proxies: number[] = [];
+  for (const scenario of [GET_USER, SEND_MESSAGE]) {
+    const proxy = await counted((launcher) => startProxy(fake, dir, children, {}, { launcher }), scenario);
+    proxies.push(proxy);
+    const bare = await counted((launcher) => startBare(fake, token, "node:http", children, launcher), scenario);
+    const undici = await counted((launcher) => startBare(fake, token, "undici", children, launcher), scenario);
+    row(
+      `${scenario.name}, instructions/request`,
+      thousands(proxy),
+      thousands(bare),
+      `${(proxy / bare).toFixed(2)} ×; bare undici ${thousands(undici)}`,
+      "(measure)",
+    );
+  }
+  const quiet = await counted((launcher) => startQuietProxy(fake, dir, children, launcher), GET_USER);
+  const proxy = proxies[0] as number;
+  row(
+    `log (${LOG_LEVEL}) + metrics vs silent + off, GET`,
+    thousands(proxy),
+    thousands(quiet),
+    `+${thousands(proxy - quiet)} instructions/request`,
+    "(measure)",
+  );
+  printReport();
+}
+
+function exchangeOf(peerUrl: string, scenario: Scenario): Exchange {
+  return {
+    url: `${peerUrl}${scenario.path}`,
+    method: scenario.method,
+    ...(scenario.body === undefined
+      ? { headers: { ...scenario.headers } }
+      : { body: scenario.body, headers: { ...scenario.headers, "content-type": "application/json" } }),
+  };
+}
+
 function printReport(): void {
   const widths = [48, 22, 22, 30, 16];
   const cells = (values: string[]) => values.map((v, i) => v.padEnd(widths[i] ?? 0)).join(" | ");
@@ -530,8 +601,10 @@ function printReport(): void {
       `${cells([r.measure, r.product, r.yardstick, r.value, r.target])} | ${r.met === undefined ? "" : r.met ? "yes" : "NO"}`,
     );
   const missed = rows.filter((r) => r.met === false).length;
+  const judged = rows.some((r) => r.met !== undefined);
+  const verdict = !judged ? "measures only" : missed === 0 ? "every target met" : `${missed} target(s) not met`;
   console.log(
-    `\n${missed === 0 ? "every target met" : `${missed} target(s) not met`}; load average at the end ${os
+    `\n${verdict}; load average at the end ${os
       .loadavg()
       .map((l) => l.toFixed(2))
       .join(" ")}`,
@@ -626,16 +699,22 @@ function writeProxyConfig(
 
 let configs = 0;
 
+/** How a peer's node runs: its flags, and a tool it runs under (callgrind). */
+interface Launch {
+  readonly nodeFlags?: readonly string[];
+  readonly launcher?: readonly string[];
+}
+
 async function startProxy(
   wecomUrl: string,
   dir: string,
   children: ChildProcess[],
   extra: Record<string, unknown> = {},
-  nodeFlags: string[] = [],
+  { nodeFlags = [], launcher = [] }: Launch = {},
 ): Promise<Peer> {
   const configFile = path.join(dir, `bench-${(configs += 1)}.yaml`);
   writeProxyConfig(configFile, wecomUrl, dir, { level: LOG_LEVEL }, { enabled: true }, extra);
-  const started = await startChild([...nodeFlags, "dist/src/cli/main.js", "--config", configFile], children);
+  const started = await startChild([...nodeFlags, "dist/src/cli/main.js", "--config", configFile], children, launcher);
   return { url: (JSON.parse(started.firstLine) as { url: string }).url, child: started.child };
 }
 
@@ -644,10 +723,12 @@ async function startBare(
   token: string,
   transport: Transport,
   children: ChildProcess[],
+  launcher: readonly string[] = [],
 ): Promise<Peer> {
   const started = await startChild(
     ["dist/bench/bare-proxy.js", JSON.stringify({ upstream: wecomUrl, token, transport })],
     children,
+    launcher,
   );
   return { url: (JSON.parse(started.firstLine) as { url: string }).url, child: started.child };
 }
@@ -658,36 +739,48 @@ async function startFake(latencyMs: number, children: ChildProcess[]): Promise<s
 }
 
 /** Log level silent and metrics off. It prints nothing, so it gets a port chosen here. */
-async function startQuietProxy(wecomUrl: string, dir: string, children: ChildProcess[]): Promise<Peer> {
+async function startQuietProxy(
+  wecomUrl: string,
+  dir: string,
+  children: ChildProcess[],
+  launcher: readonly string[] = [],
+): Promise<Peer> {
   const configFile = path.join(dir, "bench-quiet.yaml");
   writeProxyConfig(configFile, wecomUrl, dir, { level: "silent" }, { enabled: false });
   const port = await freePort();
-  const child = spawn(process.execPath, ["dist/src/cli/main.js", "--config", configFile, "--port", String(port)], {
-    cwd: ROOT,
-    stdio: ["ignore", "ignore", "inherit"],
-  });
+  const [command, ...args] = [
+    ...launcher,
+    process.execPath,
+    ...["dist/src/cli/main.js", "--config", configFile, "--port", String(port)],
+  ] as [string, ...string[]];
+  const child = spawn(command, args, { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] });
   children.push(child);
   const url = `http://127.0.0.1:${port}`;
+  // Under callgrind, node starts some 20 times slower.
+  const seconds = launcher.length === 0 ? 10 : 120;
   for (let attempt = 0; ; attempt += 1) {
     const up = await httpText(`${url}/-/healthy`).then(
       () => true,
       () => false,
     );
     if (up) return { url, child };
-    if (attempt >= 100) throw new Error("the quiet proxy did not start within 10 s");
+    if (attempt >= seconds * 10) throw new Error(`the quiet proxy did not start within ${seconds} s`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
 
-/** Starts `node ARGS` and waits for its first stdout line. */
+/** Starts `node ARGS` (under `launcher`, when given) and waits for its first stdout line. */
 async function startChild(
   args: string[],
   children: ChildProcess[],
+  launcher: readonly string[] = [],
 ): Promise<{ child: ChildProcess; firstLine: string }> {
   const { child, found } = await startNode(
     args,
     (started) => children.push(started),
     (line) => line,
+    {},
+    launcher,
   );
   return { child, firstLine: found };
 }
