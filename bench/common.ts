@@ -28,6 +28,16 @@ export interface Load {
 export type Track = (child: ChildProcess) => void;
 
 /**
+ * Sends `signal` to each child still running and resolves once they have all exited. One that
+ * already ended by a signal has a null exitCode too, and will never emit "exit" again.
+ */
+export async function stopAll(children: Iterable<ChildProcess>, signal: NodeJS.Signals): Promise<void> {
+  const running = [...children].filter((child) => child.exitCode === null && child.signalCode === null);
+  for (const child of running) child.kill(signal);
+  await Promise.all(running.map((child) => once(child, "exit")));
+}
+
+/**
  * `node ARGS` in the repository, under `launcher` when given (a tool that runs node, such as
  * valgrind). Resolves with the child and what `pick` makes of the first stdout line it
  * accepts; rejects when the child exits before. Its stdout is drained to the end, so it never

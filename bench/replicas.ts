@@ -3,7 +3,6 @@
 // the cluster, then a cached token's requests/s and latency on the Redis store next to the
 // SQLite store (one replica each, same run, rounds alternated). Every load is bounded in time.
 import type { ChildProcess } from "node:child_process";
-import { once } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import os from "node:os";
@@ -11,7 +10,17 @@ import path from "node:path";
 import { performance } from "node:perf_hooks";
 import autocannon from "autocannon";
 import { stringify } from "yaml";
-import { APP, best, httpText, jsonLine, proxyConfig, startBenchRedis, startNode, type Load } from "./common.js";
+import {
+  APP,
+  best,
+  httpText,
+  jsonLine,
+  proxyConfig,
+  startBenchRedis,
+  startNode,
+  stopAll,
+  type Load,
+} from "./common.js";
 
 const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 8);
 const CONNECTIONS = Number(process.env["BENCH_CONNECTIONS"] ?? 32);
@@ -75,8 +84,7 @@ async function main(): Promise<void> {
     report("sqlite", s);
     console.log(`redis/sqlite req/s: ${(r.requestsPerSecond / s.requestsPerSecond).toFixed(2)}`);
   } finally {
-    for (const child of children) child.kill("SIGTERM");
-    await Promise.all(children.filter((child) => child.exitCode === null).map((child) => once(child, "exit")));
+    await stopAll(children, "SIGTERM");
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -41,6 +41,7 @@ import {
   resetPeakRss,
   ROOT,
   rssKiB,
+  stopAll,
   type Load,
 } from "./common.js";
 import {
@@ -177,8 +178,7 @@ async function main(): Promise<void> {
 
     printReport();
   } finally {
-    for (const child of children) child.kill("SIGTERM");
-    await Promise.all(children.map((child) => (child.exitCode === null ? once(child, "exit") : Promise.resolve())));
+    await stopAll(children, "SIGTERM");
     rmSync(dir, { recursive: true, force: true });
   }
 }

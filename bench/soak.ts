@@ -15,7 +15,7 @@ import { parseArgs } from "node:util";
 import { stringify } from "yaml";
 import { textMessage } from "../src/sandbox/fake-callbacks.js";
 import { FakeWeCom, type FakeApp } from "../src/sandbox/fake-wecom.js";
-import { freePort, jsonLine, startNode, startRedisServer, type Track } from "./common.js";
+import { freePort, jsonLine, startNode, startRedisServer, stopAll, type Track } from "./common.js";
 
 const CORP = "wwsoak00000000001";
 const CONTACTS: FakeApp = { corpid: CORP, secret: "soak-contacts-secret-not-real" };
@@ -122,8 +122,7 @@ async function main(): Promise<number> {
     await run.drive();
     return run.report();
   } finally {
-    for (const child of children) child.kill("SIGKILL");
-    await Promise.all([...children].filter((child) => child.exitCode === null).map((child) => once(child, "exit")));
+    await stopAll(children, "SIGKILL");
     await wecom.close();
     await target.close();
     rmSync(dir, { recursive: true, force: true });
