@@ -1,14 +1,15 @@
 // Instructions per request, counted by valgrind's callgrind in a steady window: the peer runs
 // under callgrind, takes a warm-up (V8 compiles its hot code meanwhile), then its counters are
-// zeroed, it serves a fixed number of requests, and the counts are dumped. A count does not move
-// with what else the machine is doing, as time does; it leaves out what an instruction waits
-// for (cache misses) and the kernel's share of each request, which the CPU rows include.
+// zeroed, it serves a fixed number of requests, and the counts are dumped. A count hardly moves
+// with what else the machine is doing (a few per cent run to run), where time does; it leaves
+// out what an instruction waits for (cache misses) and the kernel's share of each request,
+// which the CPU rows include.
 import { execFileSync, spawnSync, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import http from "node:http";
 import path from "node:path";
 
-/** Requests before the window: by then V8 has optimised the request path (about 15 s under callgrind). */
+/** Requests before the window: by then V8 has optimised the request path, as it does outside callgrind. */
 export const WARM_UP_REQUESTS = 5000;
 /** Requests in the window. */
 export const COUNTED_REQUESTS = 3000;
