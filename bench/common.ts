@@ -50,7 +50,7 @@ export async function startNode<T>(
   env: NodeJS.ProcessEnv = {},
   launcher: readonly string[] = [],
 ): Promise<{ child: ChildProcess; found: T }> {
-  const [command, ...rest] = [...launcher, process.execPath, ...args] as [string, ...string[]];
+  const [command, ...rest] = nodeCommand(args, launcher);
   const child = spawn(command, rest, {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "inherit"],
@@ -71,6 +71,11 @@ export async function startNode<T>(
   lines.close();
   child.stdout?.on("data", () => {}).resume();
   return { child, found };
+}
+
+/** `node ARGS`, under `launcher` when given, as [command, ...its arguments] for spawn. */
+export function nodeCommand(args: readonly string[], launcher: readonly string[] = []): [string, ...string[]] {
+  return [...launcher, process.execPath, ...args] as [string, ...string[]];
 }
 
 /** The benchmarks' proxy: the fake corp's one agent, JSON logs; `overrides` replace whole keys. */

@@ -40,6 +40,7 @@ import {
   quantile,
   resetPeakRss,
   ROOT,
+  nodeCommand,
   rssKiB,
   stopAll,
   type Load,
@@ -102,6 +103,11 @@ interface Row {
 }
 
 const rows: Row[] = [];
+
+/** A difference with its sign, "+" included: "+0.25", "-0.58". */
+function signed(value: number, digits: number): string {
+  return `${value >= 0 ? "+" : ""}${value.toFixed(digits)}`;
+}
 
 function row(measure: string, product: string, yardstick: string, value: string, target: string, met?: boolean) {
   rows.push({ measure, product, yardstick, value, target, met });
@@ -292,7 +298,7 @@ async function observabilityCost(fake: string, dir: string, proxy: Peer, childre
     `log (${LOG_LEVEL}) + metrics vs silent + off, GET`,
     `${runs.proxy.cpuMicros?.toFixed(0)} µs`,
     `${runs.bare.cpuMicros?.toFixed(0)} µs`,
-    `+${((runs.proxy.cpuMicros ?? NaN) - (runs.bare.cpuMicros ?? NaN)).toFixed(0)} µs CPU/request`,
+    `${signed((runs.proxy.cpuMicros ?? NaN) - (runs.bare.cpuMicros ?? NaN), 0)} µs CPU/request`,
     "(measure)",
   );
   reportIsolatedCost();
@@ -401,9 +407,9 @@ async function latency(urls: PeerUrls, reference: string | undefined, processes:
     const added = quantile(p, q) - quantile(d, q);
     row(
       `${LATENCY_MS} ms upstream, ${label} added over direct (${quantile(d, q).toFixed(2)} ms)`,
-      `+${added.toFixed(2)} ms`,
-      `+${(quantile(b, q) - quantile(d, q)).toFixed(2)} ms`,
-      `+${added.toFixed(2)} ms`,
+      `${signed(added, 2)} ms`,
+      `${signed(quantile(b, q) - quantile(d, q), 2)} ms`,
+      `${signed(added, 2)} ms`,
       `≤ +${target} ms`,
       added <= target,
     );
@@ -426,7 +432,6 @@ async function sameMoments(urls: PeerUrls, reference: string | undefined, proces
   );
   const perRequest = (peer: "bare" | "proxy") =>
     (cpuMicros(processes[peer]) - cpuBefore[peer]) / (times[peer]?.length ?? NaN);
-  const signed = (ms: number) => `${ms >= 0 ? "+" : ""}${ms.toFixed(2)} ms`;
   for (const [q, label] of [
     [0.5, "p50"],
     [0.99, "p99"],
@@ -435,13 +440,13 @@ async function sameMoments(urls: PeerUrls, reference: string | undefined, proces
     const added = (peer: string) => quantile(times[peer] ?? [], q) - alone;
     row(
       `  same moments, ${label} added over direct (${alone.toFixed(2)} ms)`,
-      signed(added("proxy")),
-      signed(added("bare")),
-      `${signed(added("proxy") - added("bare"))} over bare`,
+      `${signed(added("proxy"), 2)} ms`,
+      `${signed(added("bare"), 2)} ms`,
+      `${signed(added("proxy") - added("bare"), 2)} ms over bare`,
       "(measure)",
     );
     if (times["nginx"] !== undefined)
-      row(`  same moments, ${label}: nginx, for reference`, "", "", signed(added("nginx")), "(reference)");
+      row(`  same moments, ${label}: nginx, for reference`, "", "", `${signed(added("nginx"), 2)} ms`, "(reference)");
   }
   cpuRow("  same moments, CPU/request", perRequest("proxy"), perRequest("bare"));
 }
@@ -575,7 +580,7 @@ async function instructions(fake: string, token: string, dir: string, children: 
     `log (${LOG_LEVEL}) + metrics vs silent + off, GET`,
     thousands(proxy),
     thousands(quiet),
-    `+${thousands(proxy - quiet)} instructions/request`,
+    `${signed((proxy - quiet) / 1000, 1)}k instructions/request`,
     "(measure)",
   );
   printReport();
@@ -585,10 +590,14 @@ function exchangeOf(peerUrl: string, scenario: Scenario): Exchange {
   return {
     url: `${peerUrl}${scenario.path}`,
     method: scenario.method,
-    ...(scenario.body === undefined
-      ? { headers: { ...scenario.headers } }
-      : { body: scenario.body, headers: { ...scenario.headers, "content-type": "application/json" } }),
+    headers: headersOf(scenario),
+    ...(scenario.body === undefined ? {} : { body: scenario.body }),
   };
+}
+
+/** The scenario's own headers, and the JSON content type when it has a body. */
+function headersOf(scenario: Scenario): Record<string, string> {
+  return { ...scenario.headers, ...(scenario.body === undefined ? {} : { "content-type": "application/json" }) };
 }
 
 function printReport(): void {
@@ -665,7 +674,7 @@ async function cannon(
     url,
     method: scenario.method,
     body: scenario.body,
-    headers: { ...scenario.headers, ...(scenario.body === undefined ? {} : { "content-type": "application/json" }) },
+    headers: headersOf(scenario),
     connections: CONNECTIONS,
     duration: SECONDS,
     ...(requestsPerSecond === undefined ? {} : { overallRate: requestsPerSecond }),
@@ -748,11 +757,10 @@ async function startQuietProxy(
   const configFile = path.join(dir, "bench-quiet.yaml");
   writeProxyConfig(configFile, wecomUrl, dir, { level: "silent" }, { enabled: false });
   const port = await freePort();
-  const [command, ...args] = [
-    ...launcher,
-    process.execPath,
-    ...["dist/src/cli/main.js", "--config", configFile, "--port", String(port)],
-  ] as [string, ...string[]];
+  const [command, ...args] = nodeCommand(
+    ["dist/src/cli/main.js", "--config", configFile, "--port", String(port)],
+    launcher,
+  );
   const child = spawn(command, args, { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] });
   children.push(child);
   const url = `http://127.0.0.1:${port}`;
